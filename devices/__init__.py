@@ -1,0 +1,1 @@
+"""Sekisho device drivers: bytes and registers in, typed events out; no policy."""

@@ -1,0 +1,1 @@
+"""Simulated field devices for Sekisho, speaking the real protocols (OSDP, Modbus TCP, RDM6300)."""

@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel tables, SQLite (WAL) or PostgreSQL engines, migrations, the record log."""

@@ -1,0 +1,1 @@
+"""Sekisho application: wiring of core, drivers and API, and the command line."""
