@@ -133,6 +133,7 @@ class Reason(StrEnum):
     PIN_NOT_ENTERED = "PINNotEntered"  # card+PIN door and no PIN came in time
     CREDENTIAL_LOCKED_OUT = "CredentialLockedOut"  # too many wrong PINs; locked for a while
     DOOR_FAULT = "DoorFault"  # the door's lock cannot be driven (I/O module offline)
+    RECORDING_FAILED = "RecordingFailed"  # the grant could not be recorded: the door stays shut
 
 
 class DoorState(StrEnum):

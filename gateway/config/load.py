@@ -27,6 +27,8 @@ def load_site(path: str | Path) -> SiteConfig:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(file, [f"cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, [f"not UTF-8 text (byte {exc.start})"]) from exc
     return parse_site(text, file)
 
 

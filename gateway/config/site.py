@@ -6,6 +6,7 @@ import re
 from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,6 +38,17 @@ class SiteInfo(Strict):
     id: Ident
     name: str
     timezone: str = "Asia/Tokyo"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {tz!r} (use an IANA name such as Asia/Tokyo)"
+            ) from None
+        return tz
 
 
 class StorageConfig(Strict):
@@ -122,7 +134,8 @@ class DoorConfig(Strict):
     strike_output: int = Field(ge=0)  # coil that releases the lock
     contact_input: int = Field(ge=0)  # door position switch, active = open
     rex_input: int | None = Field(default=None, ge=0)  # request-to-exit button, active = pressed
-    mode: DoorMode = DoorMode.CARD
+    mode: DoorMode = DoorMode.CARD  # applies to entry; see pin_on_exit
+    pin_on_exit: bool = False  # card_and_pin doors: also ask for the PIN when leaving
     strike_time_s: float = Field(default=5.0, gt=0, le=120)  # how long the lock stays released
     held_open_s: float = Field(
         default=30.0, gt=0, le=3600
@@ -250,7 +263,10 @@ class SiteConfig(Strict):
                 if rid in used:
                     raise ValueError(f"doors[{i}].{field}: {rid} already serves door {used[rid]}")
                 used[rid] = d.id
-                if d.mode is DoorMode.CARD_AND_PIN and readers[rid].kind is ReaderKind.RDM6300:
+                needs_pin = d.mode is DoorMode.CARD_AND_PIN and (
+                    field == "entry_reader" or d.pin_on_exit
+                )
+                if needs_pin and readers[rid].kind is ReaderKind.RDM6300:
                     raise ValueError(
                         f"doors[{i}].mode: card_and_pin needs a keypad; {rid} has none"
                     )

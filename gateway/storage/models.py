@@ -7,23 +7,82 @@ also written to the record log as an operator action. Records themselves are nev
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import JSON as SAJSON
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
+from gateway.clock import utcnow
 from gateway.domain import CredentialFormat, CredentialStatus, PersonKind
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on SQLite (naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (naive on SQLite, which keeps no zone)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: Sekisho stores timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return timezone-aware UTC."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EnumValue(TypeDecorator[StrEnum]):
+    """A StrEnum stored as its value in a VARCHAR (not its name, not a database ENUM type)."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:
+        """Store the value; refuse strings that are not a member."""
+        return None if value is None else self.enum_cls(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        """Return the enum member."""
+        return None if value is None else self.enum_cls(value)
+
+
+def enum_column(enum_cls: type[StrEnum]) -> Any:
+    """A NOT NULL column holding a StrEnum's value."""
+    return Column(EnumValue(enum_cls), nullable=False)
+
+
+def utc_column(*, nullable: bool, index: bool = False) -> Any:
+    """A column for a UTC timestamp (a fresh Column per field, as SQLAlchemy needs)."""
+    return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
 def new_id() -> str:
     """A new random row id (32 hex digits): unique across sites without coordination."""
     return uuid4().hex
-
-
-def utcnow() -> datetime:
-    """Current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Person(SQLModel, table=True):
@@ -32,13 +91,13 @@ class Person(SQLModel, table=True):
     __tablename__ = "person"
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     site_id: str = Field(index=True, max_length=63)
-    kind: PersonKind = Field(max_length=16)
+    kind: PersonKind = Field(sa_column=enum_column(PersonKind))
     name: str = Field(max_length=200)
     organisation: str | None = Field(default=None, max_length=200)
     employee_no: str | None = Field(default=None, max_length=64)
     enabled: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
 
 
 class Credential(SQLModel, table=True):
@@ -49,16 +108,18 @@ class Credential(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     site_id: str = Field(index=True, max_length=63)
     person_id: str = Field(foreign_key="person.id", index=True, max_length=32)
-    format: CredentialFormat = Field(max_length=16)
+    format: CredentialFormat = Field(sa_column=enum_column(CredentialFormat))
     facility: int
-    number: int
+    number: int = Field(sa_type=BigInteger)  # EM4100 numbers use all 32 bits
     card_key: str = Field(max_length=64)  # CardId.key, the lookup key
     pin_hash: str | None = Field(default=None, max_length=255)  # argon2id; never the PIN
-    status: CredentialStatus = Field(default=CredentialStatus.ENABLED, max_length=16)
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    status: CredentialStatus = Field(
+        default=CredentialStatus.ENABLED, sa_column=enum_column(CredentialStatus)
+    )
+    valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
 
 
 class Authorization(SQLModel, table=True):
@@ -70,13 +131,13 @@ class Authorization(SQLModel, table=True):
     person_id: str = Field(foreign_key="person.id", index=True, max_length=32)
     zone_id: str = Field(max_length=63)
     schedule_id: str = Field(default="always", max_length=63)
-    valid_from: datetime | None = None
-    valid_to: datetime | None = None
+    valid_from: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    valid_to: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     purpose: str | None = Field(default=None, max_length=500)
     granted_by: str = Field(max_length=64)  # account username
-    granted_at: datetime = Field(default_factory=utcnow)
+    granted_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     revoked_by: str | None = Field(default=None, max_length=64)
-    revoked_at: datetime | None = None
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Account(SQLModel, table=True):
@@ -89,10 +150,11 @@ class Account(SQLModel, table=True):
     username: str = Field(max_length=64)
     display_name: str = Field(default="", max_length=200)
     role: str = Field(max_length=16)  # api.roles.Role value
+    person_id: str | None = Field(default=None, foreign_key="person.id", max_length=32)
     zones: list[str] = Field(default_factory=list, sa_column=Column(SAJSON, nullable=False))
     password_hash: str = Field(max_length=255)  # argon2id
     enabled: bool = True
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     created_by: str | None = Field(default=None, max_length=64)
 
 
@@ -103,7 +165,7 @@ class CredentialState(SQLModel, table=True):
     credential_id: str = Field(primary_key=True, max_length=32)
     site_id: str = Field(index=True, max_length=63)
     pin_failures: int = 0
-    locked_until: datetime | None = None
+    locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Record(SQLModel, table=True):
@@ -121,7 +183,7 @@ class Record(SQLModel, table=True):
     )
     site_id: str = Field(primary_key=True, max_length=63)
     seq: int = Field(primary_key=True)
-    ts: datetime  # UTC wall-clock time of the event
+    ts: datetime = Field(sa_column=utc_column(nullable=False))  # UTC wall-clock time of the event
     kind: str = Field(max_length=48)  # gateway.records.RecordKind value
     door_id: str | None = Field(default=None, max_length=63)
     zone_id: str | None = Field(default=None, max_length=63)
@@ -136,3 +198,10 @@ class Record(SQLModel, table=True):
     detail: dict[str, object] = Field(
         default_factory=dict, sa_column=Column(SAJSON, nullable=False)
     )
+
+
+# Core tables, for the hot paths that skip the ORM.
+PERSON_TABLE = SQLModel.metadata.tables["person"]
+CREDENTIAL_TABLE = SQLModel.metadata.tables["credential"]
+AUTHORIZATION_TABLE = SQLModel.metadata.tables["authorization"]
+RECORD_TABLE = SQLModel.metadata.tables["record"]

@@ -1,0 +1,165 @@
+"""The FastAPI application under /api/v1, built around a running core and a database engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter, iter_route_contexts
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from api import log_redact
+from api.core_bridge import CoreBridge
+from api.deps import Require
+from api.roles import Permission
+from api.routes import (
+    accounts,
+    auth,
+    authorizations,
+    credentials,
+    doors,
+    events,
+    health,
+    people,
+    readers,
+    stream,
+    zones,
+)
+from api.settings import Settings
+from gateway.core_api import AccessCore
+from gateway.storage.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# The only routes anyone may call without a token; they reveal nothing of the site (4-8-7(2)).
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/token", f"{API_PREFIX}/health"})
+
+
+class UnguardedRoute(RuntimeError):
+    """An /api/v1 route does not declare exactly one permission."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """One HTTP route as served (prefixes applied) and the permissions it requires."""
+
+    path: str
+    methods: frozenset[str]
+    permissions: tuple[Permission, ...]
+
+
+def _requirements(dependant: object) -> Iterator[Require]:
+    """Every Require in a route's dependency tree."""
+    call = getattr(dependant, "call", None)
+    if isinstance(call, Require):
+        yield call
+    for sub in getattr(dependant, "dependencies", None) or []:
+        yield from _requirements(sub)
+
+
+def api_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every /api/v1 route of the app.
+
+    FastAPI 0.16x keeps included routers as branches (``app.routes`` holds no APIRoute for
+    them); ``iter_route_contexts`` walks the branches with their prefixes and the dependencies
+    added at each level, as the OpenAPI generator does.
+    """
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        if not isinstance(ctx.original_route, APIRoute):
+            continue
+        path = ctx.path
+        if not isinstance(path, str) or not path.startswith(API_PREFIX):
+            continue
+        permissions = tuple(r.permission for r in _requirements(ctx.dependant))
+        out.append(RouteInfo(path, frozenset(ctx.methods or ()), permissions))
+    return out
+
+
+def check_routes_guarded(app: FastAPI) -> None:
+    """Raise UnguardedRoute unless every non-public /api/v1 route has exactly one permission."""
+    routes = api_routes(app)
+    if not routes:
+        raise UnguardedRoute("no /api/v1 routes found: the guard cannot see the routes")
+    bad = []
+    for route in routes:
+        if route.path in PUBLIC_PATHS:
+            if route.permissions:
+                bad.append(f"{route.path} is public but requires {list(route.permissions)}")
+        elif len(route.permissions) != 1:
+            found = list(route.permissions) or "nothing"
+            bad.append(f"{sorted(route.methods)} {route.path} requires {found}")
+    if bad:
+        raise UnguardedRoute("; ".join(bad))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 without echoing the input back: it may be a password or a PIN."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """409 for a write that clashed with a constraint the route did not foresee."""
+    return JSONResponse(status_code=409, content={"detail": "Conflicts with existing data"})
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the store cannot be read or written; the log says why, the client need not."""
+    # A SQLAlchemy error's text carries the statement's parameters (card keys, hashes):
+    # log the driver's own message instead.
+    cause = exc if isinstance(exc, StorageError) else getattr(exc, "orig", None)
+    logger.error(
+        "storage failure on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        cause if cause is not None else "(no detail)",
+    )
+    return JSONResponse(status_code=503, content={"detail": "Storage unavailable"})
+
+
+def create_app(*, settings: Settings, engine: Engine, core: AccessCore) -> FastAPI:
+    """Build the API around the running core; the core must run on the server's event loop."""
+    app = FastAPI(
+        title="Sekisho",
+        summary="Access-control gateway for server rooms and media vaults",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    log_redact.install()  # the stream takes ?access_token=: keep it out of access logs
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.core = CoreBridge(core)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(OperationalError, _storage_error)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (
+        health,
+        auth,
+        accounts,
+        people,
+        credentials,
+        authorizations,
+        zones,
+        doors,
+        readers,
+        events,
+        stream,
+    ):
+        api.include_router(module.router)
+    app.include_router(api)
+    check_routes_guarded(app)
+    return app

@@ -1,0 +1,233 @@
+"""Cards and PINs of people; PINs go in only as argon2id hashes and never come out (4-8-7(3))."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from api.core_bridge import CoreBridge
+from api.deps import CoreDep, IdPath, SessionDep, require
+from api.errors import conflict, invalid, not_found
+from api.roles import Permission
+from api.routes.people import load_person, person_changed
+from api.schemas import (
+    CredentialCreate,
+    CredentialOut,
+    CredentialPatch,
+    PinIn,
+    error_responses,
+    utc_or_none,
+)
+from gateway.clock import utcnow
+from gateway.config.site import PinPolicy
+from gateway.domain import CardId, CredentialStatus
+from gateway.hashing import hash_secret
+from gateway.storage.models import Account, Credential
+
+router = APIRouter(tags=["credentials"])
+
+Reader = Annotated[Account, require(Permission.PEOPLE_READ)]
+Writer = Annotated[Account, require(Permission.PEOPLE_WRITE)]
+
+# Lost and stolen cards are never used again: a new credential is issued instead.
+_FINAL = frozenset({CredentialStatus.LOST, CredentialStatus.STOLEN})
+_USABLE = frozenset({CredentialStatus.ENABLED, CredentialStatus.DISABLED})
+
+
+def _pin_hash(pin: str | None, policy: PinPolicy) -> str | None:
+    """Hash a PIN that follows the site's policy; 422 if it does not."""
+    if pin is None:
+        return None
+    if not policy.min_length <= len(pin) <= policy.max_length:
+        raise invalid(
+            ("body", "pin"),
+            f"must be {policy.min_length} to {policy.max_length} digits (site pin policy)",
+        )
+    return hash_secret(pin)
+
+
+def _load(session: Session, site_id: str, credential_id: str) -> Credential:
+    """The site's credential with this id, or 404."""
+    cred = session.get(Credential, credential_id)
+    if cred is None or cred.site_id != site_id:
+        raise not_found("credential")
+    return cred
+
+
+def _masked(cred: Credential) -> str:
+    """The credential's card in the masked form records hold."""
+    return CardId(cred.format, cred.facility, cred.number).masked
+
+
+def _changed(
+    core: CoreBridge,
+    session: Session,
+    cred: Credential,
+    *,
+    actor: str,
+    action: str,
+    changes: dict[str, object],
+) -> None:
+    """Record a change to a credential (card masked) and reload its holder."""
+    person = load_person(session, cred.site_id, cred.person_id)
+    masked = _masked(cred)
+    person_changed(
+        core,
+        person,
+        actor=actor,
+        action=action,
+        changes={"card": masked, **changes},
+        target=cred.id,
+        credential=masked,
+    )
+
+
+@router.get(
+    "/people/{person_id}/credentials",
+    response_model=list[CredentialOut],
+    responses=error_responses(401, 403, 404),
+)
+def list_credentials(person_id: IdPath, caller: Reader, session: SessionDep) -> list[CredentialOut]:
+    """A person's credentials, oldest first."""
+    load_person(session, caller.site_id, person_id)
+    stmt = (
+        select(Credential)
+        .where(Credential.site_id == caller.site_id, Credential.person_id == person_id)
+        .order_by(col(Credential.created_at), col(Credential.id))
+    )
+    return [CredentialOut.of(c) for c in session.exec(stmt)]
+
+
+@router.post(
+    "/people/{person_id}/credentials",
+    response_model=CredentialOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 404, 409),
+)
+def post_credential(
+    person_id: IdPath,
+    body: CredentialCreate,
+    caller: Writer,
+    session: SessionDep,
+    core: CoreDep,
+) -> CredentialOut:
+    """Issue a card (with an optional PIN) to a person; a card already issued is a 409."""
+    person = load_person(session, caller.site_id, person_id)
+    card = body.card_id()
+    pin_hash = _pin_hash(body.pin, core.site().pin)
+    taken = select(Credential.id).where(
+        Credential.site_id == caller.site_id, Credential.card_key == card.key
+    )
+    if session.exec(taken).first() is not None:
+        raise conflict("This card is already issued")
+    cred = Credential(
+        site_id=caller.site_id,
+        person_id=person.id,
+        format=card.format,
+        facility=card.facility,
+        number=card.number,
+        card_key=card.key,
+        pin_hash=pin_hash,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
+    )
+    session.add(cred)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise conflict("This card is already issued") from None  # lost a race
+    _changed(
+        core,
+        session,
+        cred,
+        actor=caller.username,
+        action="credential.create",
+        changes={
+            "pin": "set" if pin_hash else None,
+            "status": cred.status,
+            "valid_from": cred.valid_from,
+            "valid_to": cred.valid_to,
+        },
+    )
+    return CredentialOut.of(cred)
+
+
+@router.get(
+    "/credentials/{credential_id}",
+    response_model=CredentialOut,
+    responses=error_responses(401, 403, 404),
+)
+def get_credential(credential_id: IdPath, caller: Reader, session: SessionDep) -> CredentialOut:
+    """One credential."""
+    return CredentialOut.of(_load(session, caller.site_id, credential_id))
+
+
+@router.patch(
+    "/credentials/{credential_id}",
+    response_model=CredentialOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+def patch_credential(
+    credential_id: IdPath,
+    body: CredentialPatch,
+    caller: Writer,
+    session: SessionDep,
+    core: CoreDep,
+) -> CredentialOut:
+    """Change status or validity; a lost or stolen card cannot be enabled again (409)."""
+    cred = _load(session, caller.site_id, credential_id)
+    updates = body.model_dump(exclude_unset=True)
+    new_status = updates.get("status")
+    if new_status in _USABLE and cred.status in _FINAL:
+        raise conflict(f"A {cred.status.value} credential is not used again; issue a new one")
+    valid_from = updates.get("valid_from", utc_or_none(cred.valid_from))
+    valid_to = updates.get("valid_to", utc_or_none(cred.valid_to))
+    if valid_from is not None and valid_to is not None and valid_from >= valid_to:
+        raise invalid(("body",), "valid_from must be before valid_to")
+    changes: dict[str, object] = {}
+    for key, new in updates.items():
+        old = getattr(cred, key)
+        if (utc_or_none(old) if key.startswith("valid_") else old) != new:
+            changes[key] = {"from": old, "to": new}
+            setattr(cred, key, new)
+    if changes:
+        cred.updated_at = utcnow()
+        session.add(cred)
+        session.commit()
+        _changed(
+            core, session, cred, actor=caller.username, action="credential.update", changes=changes
+        )
+    return CredentialOut.of(cred)
+
+
+@router.put(
+    "/credentials/{credential_id}/pin",
+    response_model=CredentialOut,
+    responses=error_responses(401, 403, 404),
+)
+def put_pin(
+    credential_id: IdPath,
+    body: PinIn,
+    caller: Writer,
+    session: SessionDep,
+    core: CoreDep,
+) -> CredentialOut:
+    """Set or replace the PIN (digits, length per the site's policy); ``null`` clears it."""
+    cred = _load(session, caller.site_id, credential_id)
+    pin_hash = _pin_hash(body.pin, core.site().pin)
+    had_pin = cred.pin_hash is not None
+    cred.pin_hash = pin_hash
+    cred.updated_at = utcnow()
+    session.add(cred)
+    session.commit()
+    action = "set" if pin_hash is not None else "cleared"
+    if pin_hash is not None and had_pin:
+        action = "replaced"
+    _changed(
+        core, session, cred, actor=caller.username, action="credential.pin", changes={"pin": action}
+    )
+    return CredentialOut.of(cred)

@@ -1,0 +1,152 @@
+"""People: staff, visitors and contractors (4-8-7(1)); no route deletes one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from api.audit import record_action
+from api.core_bridge import CoreBridge
+from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
+from api.errors import not_found
+from api.roles import Permission
+from api.schemas import (
+    PeoplePage,
+    PersonCreate,
+    PersonOut,
+    PersonPatch,
+    SearchText,
+    error_responses,
+)
+from gateway.clock import utcnow
+from gateway.domain import PersonKind
+from gateway.storage.models import Account, Person
+
+router = APIRouter(prefix="/people", tags=["people"])
+
+Reader = Annotated[Account, require(Permission.PEOPLE_READ)]
+Writer = Annotated[Account, require(Permission.PEOPLE_WRITE)]
+
+
+def load_person(session: Session, site_id: str, person_id: str) -> Person:
+    """The site's person with this id, or 404."""
+    person = session.get(Person, person_id)
+    if person is None or person.site_id != site_id:
+        raise not_found("person")
+    return person
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with its wildcards escaped."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def person_changed(
+    core: CoreBridge,
+    person: Person,
+    *,
+    actor: str,
+    action: str,
+    changes: dict[str, object],
+    target: str | None = None,
+    credential: str | None = None,
+) -> None:
+    """Record a change to a person (or to ``target``, one of theirs); make the core reload them."""
+    record_action(
+        core,
+        actor=actor,
+        action=action,
+        target=target or person.id,
+        changes=changes,
+        person_id=person.id,
+        person_kind=person.kind.value,
+        credential=credential,
+    )
+    core.reload_person(person.id)
+
+
+@router.get("", response_model=PeoplePage, responses=error_responses(401, 403))
+def list_people(
+    *,
+    caller: Reader,
+    session: SessionDep,
+    page: PageDep,
+    kind: PersonKind | None = None,
+    q: Annotated[
+        SearchText | None, Query(description="part of name, organisation or number")
+    ] = None,
+    enabled: bool | None = None,
+) -> PeoplePage:
+    """People of the site by name, filtered by kind, text and enabled."""
+    conditions = [col(Person.site_id) == caller.site_id]
+    if kind is not None:
+        conditions.append(col(Person.kind) == kind)
+    if enabled is not None:
+        conditions.append(col(Person.enabled) == enabled)
+    if q:
+        pattern = like_pattern(q)
+        conditions.append(
+            or_(
+                col(Person.name).ilike(pattern, escape="\\"),
+                col(Person.organisation).ilike(pattern, escape="\\"),
+                col(Person.employee_no).ilike(pattern, escape="\\"),
+            )
+        )
+    total = session.exec(select(func.count()).select_from(Person).where(*conditions)).one()
+    stmt = (
+        select(Person)
+        .where(*conditions)
+        .order_by(col(Person.name), col(Person.id))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return PeoplePage(items=[PersonOut.model_validate(p) for p in session.exec(stmt)], total=total)
+
+
+@router.get("/{person_id}", response_model=PersonOut, responses=error_responses(401, 403, 404))
+def get_person(person_id: IdPath, caller: Reader, session: SessionDep) -> PersonOut:
+    """One person."""
+    return PersonOut.model_validate(load_person(session, caller.site_id, person_id))
+
+
+@router.post(
+    "",
+    response_model=PersonOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403),
+)
+def post_person(
+    body: PersonCreate, caller: Writer, session: SessionDep, core: CoreDep
+) -> PersonOut:
+    """Add a person (recorded as ``person.create``)."""
+    person = Person(site_id=caller.site_id, **body.model_dump())
+    session.add(person)
+    session.commit()
+    person_changed(
+        core, person, actor=caller.username, action="person.create", changes=body.model_dump()
+    )
+    return PersonOut.model_validate(person)
+
+
+@router.patch("/{person_id}", response_model=PersonOut, responses=error_responses(401, 403, 404))
+def patch_person(
+    person_id: IdPath, body: PersonPatch, caller: Writer, session: SessionDep, core: CoreDep
+) -> PersonOut:
+    """Change name, organisation, employee number or enabled (recorded as ``person.update``)."""
+    person = load_person(session, caller.site_id, person_id)
+    changes: dict[str, object] = {}
+    for key, new in body.model_dump(exclude_unset=True).items():
+        old = getattr(person, key)
+        if old != new:
+            changes[key] = {"from": old, "to": new}
+            setattr(person, key, new)
+    if changes:
+        person.updated_at = utcnow()
+        session.add(person)
+        session.commit()
+        person_changed(core, person, actor=caller.username, action="person.update", changes=changes)
+    return PersonOut.model_validate(person)

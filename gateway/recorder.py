@@ -1,0 +1,106 @@
+"""The core's door to the record log: appends, publishes what was committed, retries failures.
+
+A record whose write failed (disk full, database gone) is kept in memory and retried in order
+every second until it is written — never dropped. Its ``ts`` keeps the time it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections import deque
+from typing import Protocol
+
+from gateway.bus import Bus
+from gateway.core_events import RecordWritten
+from gateway.records import NewRecord
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 1.0
+
+
+class RecordSink(Protocol):
+    """The durable log (``gateway.storage.record_log.RecordLog`` implements it)."""
+
+    def start(self) -> None:
+        """Open the log and start its writer."""
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop."""
+
+    async def append(self, rec: NewRecord) -> int:
+        """Append and wait for the durable commit; returns the seq."""
+
+    def submit(self, rec: NewRecord) -> concurrent.futures.Future[int]:
+        """Append without waiting; the future resolves after the durable commit."""
+
+
+class Recorder:
+    """Writes records through the log and announces each committed one on the bus."""
+
+    def __init__(self, sink: RecordSink, bus: Bus) -> None:
+        self._sink = sink
+        self._bus = bus
+        self._retry: deque[NewRecord] = deque()
+        self._retry_task: asyncio.Task[None] | None = None
+        self.failures = 0  # writes that failed at least once (for health and tests)
+
+    @property
+    def backlog(self) -> int:
+        """Records waiting to be retried."""
+        return len(self._retry)
+
+    async def append(self, rec: NewRecord) -> int:
+        """Write durably and wait; raises the log's error (the caller decides what it means)."""
+        seq = await self._sink.append(rec)
+        self._bus.publish(RecordWritten(seq, rec))
+        return seq
+
+    def submit(self, rec: NewRecord) -> None:
+        """Write durably without waiting; failures are retried, never dropped."""
+        loop = asyncio.get_running_loop()
+        fut = self._sink.submit(rec)
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, rec, f))
+
+    def keep(self, rec: NewRecord) -> None:
+        """Queue a record whose write failed for retry."""
+        self.failures += 1
+        self._retry.append(rec)
+        if self._retry_task is None or self._retry_task.done():
+            self._retry_task = asyncio.get_running_loop().create_task(self._retry_loop())
+
+    def _done(self, rec: NewRecord, fut: concurrent.futures.Future[int]) -> None:
+        exc = fut.exception()
+        if exc is None:
+            self._bus.publish(RecordWritten(fut.result(), rec))
+            return
+        log.error("record %s not written yet (%s); kept for retry", rec.kind.value, exc)
+        self.keep(rec)
+
+    async def _retry_loop(self) -> None:
+        while self._retry:
+            await asyncio.sleep(RETRY_S)
+            while self._retry:
+                rec = self._retry[0]
+                try:
+                    seq = await self._sink.append(rec)
+                except Exception as exc:  # noqa: BLE001 -- any storage failure: wait and retry
+                    log.warning("record retry failed (%s); %d waiting", exc, len(self._retry))
+                    break
+                self._retry.popleft()
+                self._bus.publish(RecordWritten(seq, rec))
+        log.info("record backlog written")
+
+    async def close(self) -> None:
+        """Try once more to write the backlog, then stop retrying."""
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+        while self._retry:
+            try:
+                await self.append(self._retry[0])
+            except Exception:  # noqa: BLE001 -- shutting down: say what is lost and stop
+                log.critical("%d records could not be written before shutdown", len(self._retry))
+                return
+            self._retry.popleft()

@@ -1,0 +1,294 @@
+"""The running gateway: wires device ports, doors, the badge path, the log and the bus.
+
+It is the core's single implementation of ``AccessCore`` (what the API may ask). It imports no
+driver: the composition root (``sekisho``) hands it objects that implement the ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from gateway import door as sm
+from gateway.access_index import AccessIndex
+from gateway.badge import BadgeHandler, ReaderPlace
+from gateway.bus import Bus
+from gateway.clock import utcnow
+from gateway.config.site import SiteConfig
+from gateway.core_api import DoorStatus, LiveUpdate, ReaderStatus, UnknownDoor
+from gateway.core_events import ReaderChanged
+from gateway.domain import Direction
+from gateway.door_control import DoorController
+from gateway.events import (
+    CardRead,
+    CardUnreadable,
+    DeviceEvent,
+    InputChanged,
+    KeypadKeys,
+    ModuleLink,
+    ReaderLink,
+    ReaderTamper,
+)
+from gateway.live import LiveFeed
+from gateway.pin_state import PinStates
+from gateway.ports import IOModule, ReaderBus
+from gateway.recorder import Recorder, RecordSink
+from gateway.records import NewRecord, RecordKind
+from gateway.schedule import SiteCalendar
+from gateway.storage.record_log import RecordLog
+
+log = logging.getLogger(__name__)
+
+
+class DoorUnavailable(RuntimeError):
+    """The door's lock cannot be driven now (its module is unreachable)."""
+
+
+class Gateway:
+    """One site's access controller."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        engine: Engine,
+        *,
+        readers: Sequence[ReaderBus] = (),
+        modules: Sequence[IOModule] = (),
+        record_log: RecordSink | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._site = site
+        self._engine = engine
+        self._clock = clock
+        self.bus = Bus()
+        self._own_log = record_log is None
+        if record_log is None:
+            record_log = RecordLog(engine, site.site.id)
+        self._log = record_log
+        self.recorder = Recorder(record_log, self.bus)
+        self._live = LiveFeed(self.bus)
+        self.index = AccessIndex(site)
+        self._pins = PinStates(engine, site.site.id)
+        self._modules = {m.module_id: m for m in modules}
+        self._reader_buses = list(readers)
+        self._reader_of = {rid: bus for bus in readers for rid in bus.reader_ids}
+        self._doors: dict[str, DoorController] = {}
+        self._reader_state: dict[str, ReaderStatus] = {}
+        self._inputs: dict[tuple[str, int], Callable[[bool], None]] = {}
+        self.badges: BadgeHandler | None = None
+        self._started = False
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load master data, open the log, start every device; returns when all are started."""
+        loop = asyncio.get_running_loop()
+        if self._own_log:
+            self._log.start()
+        await loop.run_in_executor(None, self.index.load_all, self._engine)
+        await loop.run_in_executor(None, self._pins.load)
+        self._build_doors()
+        self._started = True
+        await self.record(
+            NewRecord(
+                RecordKind.SYSTEM,
+                self._clock(),
+                detail={"event": "start", "doors": len(self._doors)},
+            )
+        )
+        for module in self._modules.values():
+            await module.start(self._on_device_event)
+        for bus in self._reader_buses:
+            await bus.start(self._on_device_event)
+        log.info(
+            "site %s: %d doors, %d readers, %d credentials loaded",
+            self._site.site.id,
+            len(self._doors),
+            len(self._reader_of),
+            len(self.index),
+        )
+
+    async def stop(self) -> None:
+        """Stop devices, write what is pending, close the log."""
+        if not self._started:
+            return
+        self._started = False
+        for bus in self._reader_buses:
+            await bus.stop()
+        for module in self._modules.values():
+            await module.stop()
+        if self.badges is not None:
+            self.badges.close()
+        for d in self._doors.values():
+            d.close()
+        await self._pins.flush()
+        try:
+            await self.record(NewRecord(RecordKind.SYSTEM, self._clock(), detail={"event": "stop"}))
+        except Exception:  # shutting down: the log says why
+            log.exception("stop record not written")
+        await self.recorder.close()
+        if self._own_log:
+            await asyncio.get_running_loop().run_in_executor(None, self._log.close)
+
+    def _build_doors(self) -> None:
+        places: dict[str, ReaderPlace] = {}
+        for cfg in self._site.doors:
+            door = DoorController(
+                cfg, self._modules.get(cfg.module), self.recorder, self.bus, self._clock
+            )
+            self._doors[cfg.id] = door
+            self._inputs[(cfg.module, cfg.contact_input)] = door.contact
+            if cfg.rex_input is not None:
+                self._inputs[(cfg.module, cfg.rex_input)] = _on_rising(door.rex)
+            for rid, direction in (
+                (cfg.entry_reader, Direction.IN),
+                (cfg.exit_reader, Direction.OUT),
+            ):
+                if rid is not None:
+                    places[rid] = ReaderPlace(rid, door, direction)
+        door_of = {rid: p.door.cfg.id for rid, p in places.items()}
+        for r in self._site.readers:
+            self._reader_state[r.id] = ReaderStatus(
+                r.id, door_of.get(r.id), online=False, secure=False, tamper=False
+            )
+            if r.tamper_input is not None:
+                rid = r.id
+                self._inputs[(r.tamper_input.module, r.tamper_input.point)] = (
+                    lambda active, rid=rid: self._on_tamper(ReaderTamper(rid, active))  # type: ignore[misc]
+                )
+        self.badges = BadgeHandler(
+            places=places,
+            readers=self._reader_of,
+            index=self.index,
+            calendar=SiteCalendar.of(self._site.site.timezone, self._site.holidays),
+            recorder=self.recorder,
+            pins=self._pins,
+            pin_policy=self._site.pin,
+            utcnow=self._clock,
+        )
+
+    # --- device events (on the loop thread) ---------------------------------------------------
+
+    def _on_device_event(self, ev: DeviceEvent) -> None:
+        if isinstance(ev, CardRead | CardUnreadable):
+            assert self.badges is not None
+            self.badges.on_card(ev)
+        elif isinstance(ev, KeypadKeys):
+            assert self.badges is not None
+            self.badges.on_keys(ev)
+        elif isinstance(ev, InputChanged):
+            handler = self._inputs.get((ev.module_id, ev.point))
+            if handler is not None:
+                handler(ev.active)
+        elif isinstance(ev, ModuleLink):
+            self._on_module_link(ev)
+        elif isinstance(ev, ReaderLink):
+            self._on_reader_link(ev)
+        elif isinstance(ev, ReaderTamper):
+            self._on_tamper(ev)
+
+    def _on_module_link(self, ev: ModuleLink) -> None:
+        kind = RecordKind.MODULE_ONLINE if ev.online else RecordKind.MODULE_OFFLINE
+        self.recorder.submit(
+            NewRecord(kind, self._clock(), detail={"module": ev.module_id, "detail": ev.detail})
+        )
+        if not ev.online:
+            for door in self._doors.values():
+                if door.cfg.module == ev.module_id:
+                    door.link_lost(ev.detail or "module offline")
+        # Coming back online is seen through the first InputChanged of each contact.
+
+    def _on_reader_link(self, ev: ReaderLink) -> None:
+        old = self._reader_state.get(ev.reader_id)
+        if old is None:
+            return
+        new = ReaderStatus(old.reader_id, old.door_id, ev.online, ev.secure, old.tamper)
+        if new == old:
+            return
+        self._reader_state[ev.reader_id] = new
+        self.bus.publish(ReaderChanged(new))
+        if new.online != old.online:
+            kind = RecordKind.READER_ONLINE if ev.online else RecordKind.READER_OFFLINE
+            detail = {"secure": ev.secure, "detail": ev.detail}
+            self.recorder.submit(
+                NewRecord(
+                    kind, self._clock(), door_id=old.door_id, reader_id=ev.reader_id, detail=detail
+                )
+            )
+
+    def _on_tamper(self, ev: ReaderTamper) -> None:
+        old = self._reader_state.get(ev.reader_id)
+        if old is None or old.tamper == ev.active:
+            return
+        new = ReaderStatus(old.reader_id, old.door_id, old.online, old.secure, ev.active)
+        self._reader_state[ev.reader_id] = new
+        self.bus.publish(ReaderChanged(new))
+        kind = RecordKind.READER_TAMPER if ev.active else RecordKind.READER_TAMPER_CLEARED
+        self.recorder.submit(
+            NewRecord(kind, self._clock(), door_id=old.door_id, reader_id=ev.reader_id)
+        )
+
+    # --- AccessCore ---------------------------------------------------------------------------
+
+    @property
+    def site(self) -> SiteConfig:
+        """The loaded site file."""
+        return self._site
+
+    def doors(self) -> list[DoorStatus]:
+        """Every door's live status, in site-file order."""
+        return [d.status() for d in self._doors.values()]
+
+    def door(self, door_id: str) -> DoorController:
+        """The controller of one door; UnknownDoor when there is none."""
+        try:
+            return self._doors[door_id]
+        except KeyError:
+            raise UnknownDoor(door_id) from None
+
+    def readers(self) -> list[ReaderStatus]:
+        """Every reader's live status, in site-file order."""
+        return list(self._reader_state.values())
+
+    async def momentary_unlock(self, door_id: str, actor: str, note: str | None) -> int:
+        """Release a door from the desk for its strike time; recorded before the strike moves."""
+        door = self.door(door_id)
+        if not door.available:
+            raise DoorUnavailable(f"door {door_id} is in fault: its lock cannot be driven")
+        rec = NewRecord(
+            RecordKind.DOOR_UNLOCK,
+            self._clock(),
+            door_id=door_id,
+            zone_id=door.cfg.zone,
+            actor=actor,
+            detail={"note": note} if note else {},
+        )
+        seq = await self.record(rec)
+        await door.release(sm.ReleaseKind.DESK)
+        return seq
+
+    async def reload_person(self, person_id: str) -> None:
+        """Refresh the decision index for one person after the API changed their data."""
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.index.reload_person, self._engine, person_id
+        )
+
+    async def record(self, rec: NewRecord) -> int:
+        """Append a record durably; returns its seq."""
+        return await self.recorder.append(rec)
+
+    def live(self) -> AsyncIterator[LiveUpdate]:
+        """Updates for dashboards."""
+        return self._live.updates()
+
+
+def _on_rising(action: Callable[[], None]) -> Callable[[bool], None]:
+    def handler(active: bool) -> None:
+        if active:
+            action()
+
+    return handler

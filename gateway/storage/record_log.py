@@ -1,0 +1,469 @@
+"""The site's durable record log: one writer thread, group commit, gap-free sequence numbers.
+
+Every entry and exit, granted or denied, is recorded (4-8-7(1)) and kept from tampering and
+loss (4-8-6(4)). A grant in the core awaits :meth:`RecordLog.append` before it releases the
+strike, so ``append`` resolves only after the record's transaction is durably committed.
+
+One thread per site owns one connection. It takes whatever is queued (up to ``max_batch``),
+numbers it in arrival order, inserts it with one executemany and commits once: under load many
+records share one fsync; on an idle log one record costs one commit. A failed batch fails each
+of its callers with a :class:`StorageError` and leaves the sequence where it was, so the next
+batch has no gap; the writer reconnects and goes on serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from datetime import datetime
+from queue import Empty, SimpleQueue
+from typing import Any, Final, TypeAlias, cast
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlmodel import SQLModel
+
+from gateway.records import NewRecord, RecordKind
+from gateway.storage.engine import describe
+from gateway.storage.errors import LogClosed, SeqConflict, StorageError, WriteFailed
+from gateway.storage.models import Record
+
+log = logging.getLogger(__name__)
+
+RECORD_TABLE: Final[Table] = SQLModel.metadata.tables[Record.__tablename__]
+
+# Longest text each optional column takes; checked at submit so one bad record never fails
+# the batch it would share (PostgreSQL enforces VARCHAR(n), SQLite would silently keep it).
+_TEXT_FIELDS: Final = tuple(
+    (column.name, int(getattr(column.type, "length", 0) or 0))
+    for column in RECORD_TABLE.columns
+    if column.name not in {"site_id", "kind"} and getattr(column.type, "length", None)
+)
+
+# What the writer is handed: insert parameters, the caller's future, and its event loop (None
+# for a concurrent.futures.Future from :meth:`RecordLog.submit`).
+_Item: TypeAlias = tuple[
+    dict[str, Any], "asyncio.Future[int] | Future[int]", asyncio.AbstractEventLoop | None
+]
+_STOP: Final = object()  # queued by close(): the writer finishes what came before it, then ends
+
+_NEW, _RUNNING, _CLOSED = "new", "running", "closed"
+
+MAX_BATCH: Final = 10_000  # a sanity bound; past a few hundred records a batch gains nothing
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """Counters of the writer since start: how the log batches under load."""
+
+    records: int  # records committed
+    batches: int  # commits that succeeded
+    largest_batch: int  # most records one commit carried
+    failed_batches: int  # commits that failed (their callers got a StorageError)
+
+
+class RecordLog:
+    """Append-only, durable, gap-free log of one site's records (4-8-7(1), 4-8-6(4))."""
+
+    def __init__(self, engine: Engine, site_id: str, *, max_batch: int = 512) -> None:
+        """Prepare a log for ``site_id`` on ``engine``; nothing runs until :meth:`start`."""
+        if not site_id or len(site_id) > 63:
+            raise ValueError(f"site id must be 1-63 characters, got {site_id!r}")
+        if not 1 <= max_batch <= MAX_BATCH:
+            raise ValueError(f"max_batch must be 1-{MAX_BATCH}, got {max_batch}")
+        self._engine = engine
+        self._site_id = site_id
+        self._max_batch = max_batch
+        # PostgreSQL runs the writer in autocommit: a lone record is one INSERT, one round trip,
+        # one commit; a batch gets an explicit BEGIN and goes as one pipelined executemany.
+        # SQLite: the driver's implicit transaction around the executemany, one fsync at commit.
+        self._autocommit = engine.dialect.name == "postgresql"
+        self._insert = insert(RECORD_TABLE)
+        self._queue: SimpleQueue[_Item | object] = SimpleQueue()
+        self._lock = threading.Lock()  # orders submits against close(): nothing queued after STOP
+        self._state = _NEW
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
+        self._last_seq = 0
+        self._fault: SeqConflict | None = None  # once set, the log refuses every append
+        self._records = self._batches = self._largest = self._failed = 0
+
+    @property
+    def site_id(self) -> str:
+        """The site whose records this log writes."""
+        return self._site_id
+
+    @property
+    def last_seq(self) -> int:
+        """The last committed sequence number (0 for an empty log)."""
+        return self._last_seq
+
+    @property
+    def stats(self) -> LogStats:
+        """A snapshot of the writer's counters."""
+        return LogStats(self._records, self._batches, self._largest, self._failed)
+
+    def start(self) -> None:
+        """Connect, read the site's highest seq and start the writer thread.
+
+        Raises :class:`StorageError` when the database cannot be reached or is not migrated.
+        """
+        with self._lock:
+            if self._state is not _NEW:
+                raise LogClosed("a record log is started once; make a new one")
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            thread = threading.Thread(
+                target=self._run,
+                args=(ready, failure),
+                name=f"record-log[{self._site_id}]",
+                daemon=True,  # never hold up interpreter exit; close() is the orderly way out
+            )
+            thread.start()
+            ready.wait()
+            if failure:
+                thread.join()
+                raise failure[0]
+            self._thread = thread
+            self._state = _RUNNING
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Refuse new appends, let the writer commit everything already queued, then stop it.
+
+        Raises :class:`WriteFailed` when the writer is still busy after ``timeout`` seconds; its
+        pending callers are still answered when it finishes.
+        """
+        with self._lock:
+            if self._state is _CLOSED:
+                return
+            self._state = _CLOSED
+            if self._thread is None:
+                return
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise WriteFailed(f"record writer of {self._site_id!r} still busy after {timeout} s")
+
+    async def append(self, rec: NewRecord) -> int:
+        """Append ``rec``; return its seq once the record is durably committed.
+
+        Raises ValueError for a malformed record (naive ``ts``, unknown kind, over-long text,
+        detail that is not JSON) and :class:`StorageError` when the commit fails. If the caller
+        is cancelled while waiting, the record is still written.
+        """
+        params = _params(rec)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._enqueue((params, future, loop))
+        return await future
+
+    def submit(self, rec: NewRecord) -> Future[int]:
+        """Queue ``rec`` from any thread; the future resolves to its seq after the commit."""
+        params = _params(rec)
+        future: Future[int] = Future()
+        self._enqueue((params, future, None))
+        return future
+
+    def _enqueue(self, item: _Item) -> None:
+        """Hand one record to the writer, or refuse it when the log is not running."""
+        with self._lock:
+            if self._state is not _RUNNING:
+                raise LogClosed(f"record log of {self._site_id!r} is {self._state}")
+            if self._fault is not None:
+                raise SeqConflict(str(self._fault))
+            self._queue.put(item)
+
+    # --- writer thread ---------------------------------------------------------------------
+
+    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        """Writer thread: connect, then commit batches until the STOP marker."""
+        try:
+            self._connect(initial=True)
+        except Exception as exc:  # noqa: BLE001  (start() re-raises it in the caller's thread)
+            failure.append(exc)
+            return
+        finally:
+            ready.set()
+        queue, max_batch = self._queue, self._max_batch
+        stopping = False
+        while not stopping:
+            first = queue.get()
+            if first is _STOP:
+                break
+            batch = [cast(_Item, first)]
+            while len(batch) < max_batch:
+                try:
+                    item = queue.get_nowait()
+                except Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(cast(_Item, item))
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug here must fail the callers, not hang them
+                log.exception("record writer of %r failed unexpectedly", self._site_id)
+                self._fail(batch, WriteFailed, f"record writer failed: {exc!r}")
+        self._disconnect()
+
+    def _connect(self, *, initial: bool = False) -> Connection:
+        """Open the writer's connection and (re)read the site's highest committed seq."""
+        try:
+            conn = self._engine.connect()
+            if self._autocommit:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+        except Exception as exc:  # noqa: BLE001  (any driver failure is a storage failure here)
+            raise WriteFailed(
+                f"cannot connect to {describe(self._engine)}: {_reason(exc)}"
+            ) from None
+        try:
+            # A server set to synchronous_commit=off would acknowledge unflushed records.
+            if (
+                conn.dialect.name == "postgresql"
+                and conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+            ):
+                conn.exec_driver_sql("SET synchronous_commit TO on")
+            last = conn.execute(
+                select(func.coalesce(func.max(RECORD_TABLE.c.seq), 0)).where(
+                    RECORD_TABLE.c.site_id == self._site_id
+                )
+            ).scalar_one()
+            conn.commit()  # end the read: no snapshot or WAL read-mark held while idle
+        except Exception as exc:  # noqa: BLE001  (missing table, dead server: all a storage failure)
+            conn.close()
+            raise WriteFailed(
+                f"cannot read the record log of {self._site_id!r} in "
+                f"{describe(self._engine)} (is the database migrated?): {_reason(exc)}"
+            ) from None
+        if not initial and last != self._last_seq:
+            self._seq_moved(last)
+        self._last_seq = int(last)
+        self._conn = conn
+        return conn
+
+    def _seq_moved(self, last: int) -> None:
+        """The log's head moved while the writer was disconnected: adopt it or refuse to go on."""
+        if last < self._last_seq:
+            self._fault = SeqConflict(
+                f"record log of {self._site_id!r} went back from seq {self._last_seq} to "
+                f"{last}: the database was replaced under a running writer"
+            )
+        else:
+            # The commit that failed in flight did land (or another writer appended meanwhile).
+            log.warning(
+                "record log of %r: head moved from %d to %d while reconnecting",
+                self._site_id,
+                self._last_seq,
+                last,
+            )
+
+    def _disconnect(self, *, discard: bool = False) -> None:
+        """Close the writer's connection; ``discard`` keeps the pool from handing it out again."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                if discard:
+                    conn.invalidate()
+                conn.close()
+            except Exception:  # closing a broken connection may raise anything
+                log.debug("closing the record writer's connection failed", exc_info=True)
+
+    def _write(self, batch: list[_Item]) -> None:
+        """Commit ``batch`` as seqs last_seq+1.. and answer each caller; fail them all on error."""
+        if self._refused(batch):
+            return
+        try:
+            conn = self._conn or self._connect()
+        except StorageError as exc:
+            self._failed += 1
+            self._fail(batch, WriteFailed, str(exc))
+            return
+        if self._refused(batch):  # reconnecting found that the log went backwards
+            return
+        first = self._last_seq + 1
+        site_id = self._site_id
+        rows = []
+        for offset, (params, _, _) in enumerate(batch):
+            params["site_id"] = site_id
+            params["seq"] = first + offset
+            rows.append(params)
+        try:
+            if self._autocommit and len(rows) > 1:
+                conn.exec_driver_sql("BEGIN")
+            conn.execute(self._insert, rows)
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001  (every failure must reach the batch's callers)
+            self._failed += 1
+            self._after_failure(conn, batch, first, exc)
+            return
+        count = len(batch)
+        self._last_seq = first + count - 1
+        self._records += count
+        self._batches += 1
+        self._largest = max(self._largest, count)
+        self._answer(batch, first)
+
+    def _refused(self, batch: list[_Item]) -> bool:
+        """Fail ``batch`` with the log's fault, if it has one; True when it did."""
+        if self._fault is None:
+            return False
+        self._fail(batch, SeqConflict, str(self._fault))
+        return True
+
+    def _after_failure(
+        self, conn: Connection, batch: list[_Item], first: int, exc: Exception
+    ) -> None:
+        """Roll back, then tell a seq conflict, a bad record or a storage failure apart."""
+        lost_connection = isinstance(exc, OperationalError | InterfaceError) or getattr(
+            exc, "connection_invalidated", False
+        )
+        try:
+            conn.rollback()
+        except Exception:  # noqa: BLE001  (a dead connection cannot roll back; it is dropped below)
+            lost_connection = True
+        if lost_connection:
+            self._disconnect(discard=True)
+        elif isinstance(exc, IntegrityError) and self._head_at_least(conn, first):
+            self._fault = SeqConflict(
+                f"another writer appended to the record log of {self._site_id!r} "
+                f"(seq {first} is taken); this log stops at seq {self._last_seq}"
+            )
+            log.error("%s", self._fault)
+            self._fail(batch, SeqConflict, str(self._fault))
+            return
+        elif len(batch) > 1:
+            # The database is fine but something in the batch is not: isolate the culprit.
+            for item in batch:
+                self._write([item])
+            return
+        reason = _reason(exc)
+        log.warning("record log of %r: commit of %d failed: %s", self._site_id, len(batch), reason)
+        self._fail(batch, WriteFailed, f"record not stored in {describe(self._engine)}: {reason}")
+
+    def _head_at_least(self, conn: Connection, seq: int) -> bool:
+        """True when the site's log already holds ``seq`` (someone else wrote it)."""
+        try:
+            head = conn.execute(
+                select(func.max(RECORD_TABLE.c.seq)).where(RECORD_TABLE.c.site_id == self._site_id)
+            ).scalar()
+            conn.commit()
+        except Exception:  # noqa: BLE001  (cannot tell: treat as an ordinary failed batch)
+            self._disconnect(discard=True)
+            return False
+        return head is not None and int(head) >= seq
+
+    def _answer(self, batch: Sequence[_Item], first: int) -> None:
+        """Resolve each caller's future with its seq: one loop wake-up per event loop."""
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, int | BaseException]]] = {}
+        seq = first
+        for _, future, loop in batch:
+            if loop is None:
+                _settle_concurrent(cast("Future[int]", future), seq)
+            else:
+                per_loop.setdefault(loop, []).append((future, seq))
+            seq += 1
+        _wake(per_loop)
+
+    def _fail(self, batch: Sequence[_Item], error: type[StorageError], message: str) -> None:
+        """Fail every caller of ``batch`` with its own ``error(message)``."""
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, int | BaseException]]] = {}
+        for _, future, loop in batch:
+            exc = error(message)
+            if loop is None:
+                _settle_concurrent(cast("Future[int]", future), exc)
+            else:
+                per_loop.setdefault(loop, []).append((future, exc))
+        _wake(per_loop)
+
+
+def _params(rec: NewRecord) -> dict[str, Any]:
+    """Insert parameters for ``rec``; ValueError when it could not be stored as given."""
+    ts = rec.ts
+    if not isinstance(ts, datetime) or ts.utcoffset() is None:
+        raise ValueError(f"record ts must be a timezone-aware UTC datetime, got {ts!r}")
+    params: dict[str, Any] = {
+        "ts": ts,
+        "kind": RecordKind(rec.kind).value,
+        "door_id": rec.door_id,
+        "zone_id": rec.zone_id,
+        "reader_id": rec.reader_id,
+        "person_id": rec.person_id,
+        "person_kind": rec.person_kind,
+        "credential": rec.credential,
+        "direction": rec.direction,
+        "outcome": rec.outcome,
+        "reason": rec.reason,
+        "actor": rec.actor,
+        "detail": rec.detail,
+    }
+    for name, limit in _TEXT_FIELDS:
+        value = params[name]
+        if value is not None:
+            _check_text(name, value, limit)
+    if not isinstance(rec.detail, dict):
+        raise TypeError(f"record detail must be a dict, got {type(rec.detail).__name__}")
+    try:
+        # ensure_ascii=False + encode also catches lone surrogates, which PostgreSQL refuses.
+        json.dumps(rec.detail, allow_nan=False, ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"record detail is not plain JSON: {exc}") from None
+    return params
+
+
+def _check_text(name: str, value: object, limit: int) -> None:
+    """Raise ValueError unless ``value`` is text both databases store unchanged."""
+    if not isinstance(value, str):
+        raise TypeError(f"record {name} must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ValueError(f"record {name} is {len(value)} characters; at most {limit}")
+    if "\x00" in value:
+        raise ValueError(f"record {name} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"record {name} is not valid Unicode text") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own message for ``exc``, without SQLAlchemy's statement and parameters."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _settle_concurrent(future: Future[int], value: int | BaseException) -> None:
+    """Resolve a concurrent future unless its caller cancelled it."""
+    try:
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+    except InvalidStateError:
+        pass  # cancelled by the caller: the record was written all the same
+
+
+def _wake(per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, int | BaseException]]]) -> None:
+    """Schedule the resolution of asyncio futures on their own loops."""
+    for loop, outcomes in per_loop.items():
+        # A RuntimeError means the caller's loop is closed: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_async, outcomes)
+
+
+def _settle_async(outcomes: list[tuple[asyncio.Future[int], int | BaseException]]) -> None:
+    """On the caller's loop: resolve each future that is still waiting."""
+    for future, value in outcomes:
+        if future.done():
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
