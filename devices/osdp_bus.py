@@ -211,7 +211,9 @@ class PanelThread:
             try:
                 return bool(self._ctx.submit_command(pd, command))
             except (ValueError, TypeError, KeyError) as exc:
-                logger.warning("%s: command %r refused: %s", self.name, command, exc)
+                # Name the command only: a KEYSET carries a key.
+                name = _COMMAND_NAMES.get(command.get("command"), "?")
+                logger.warning("%s: %s command refused: %s", self.name, name, exc)
                 return False
 
     def online_mask(self) -> int:
@@ -234,7 +236,8 @@ class PanelThread:
                 self._note_pd_status(pd, online=bool(event.get("arg0")))
             self._on_event(pd, event)
         except Exception:  # anything raised here would be left pending inside libosdp's C code
-            logger.exception("%s: event handler failed on %r", self.name, event)
+            # The event type only: keypad data may be a PIN (4-8-7(3)).
+            logger.exception("%s: event handler failed on event %s", self.name, event.get("event"))
         return 0
 
     def _note_pd_status(self, pd: int, *, online: bool) -> None:

@@ -60,6 +60,10 @@ class AccessIndex:
         self._by_card = by_card
         self._cards_of = {k: tuple(v) for k, v in cards_of.items()}
 
+    def entries_of(self, person_id: str) -> list[CredentialEntry]:
+        """Every credential entry of one person."""
+        return [e for k in self._cards_of.get(person_id, ()) if (e := self._by_card.get(k))]
+
     def reload_person(self, engine: Engine, person_id: str) -> None:
         """Replace everything known about one person."""
         with engine.connect() as conn:

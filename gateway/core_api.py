@@ -49,6 +49,10 @@ class UnknownDoor(LookupError):
     """The door id names no door of this site."""
 
 
+class DoorUnavailable(RuntimeError):
+    """The door's lock cannot be driven now (its module is unreachable)."""
+
+
 class AccessCore(Protocol):
     """The running gateway, as seen from the API."""
 
@@ -63,7 +67,10 @@ class AccessCore(Protocol):
         """Every reader's live status, in site-file order."""
 
     async def momentary_unlock(self, door_id: str, actor: str, note: str | None) -> int:
-        """Release a door's strike for its strike time from the desk; returns the record's seq."""
+        """Release a door's strike for its strike time from the desk; returns the record's seq.
+
+        Raises UnknownDoor, or DoorUnavailable while the door is in fault.
+        """
 
     async def reload_person(self, person_id: str) -> None:
         """A person's credentials or authorizations changed: refresh the decision index."""

@@ -55,6 +55,15 @@ class PinStates:
             fut.add_done_callback(self._tasks.discard)
         return new
 
+    def reset(self, credential_id: str) -> None:
+        """Forget failures and lock-out (a new PIN was set); saved in the background."""
+        if self._states.pop(credential_id, None) is not None:
+            fut = asyncio.get_running_loop().run_in_executor(
+                None, self._save, credential_id, PinLockout()
+            )
+            self._tasks.add(fut)
+            fut.add_done_callback(self._tasks.discard)
+
     def _save(self, credential_id: str, state: PinLockout) -> None:
         t = _TABLE.c
         try:

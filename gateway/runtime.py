@@ -19,7 +19,7 @@ from gateway.badge import BadgeHandler, ReaderPlace
 from gateway.bus import Bus
 from gateway.clock import utcnow
 from gateway.config.site import SiteConfig
-from gateway.core_api import DoorStatus, LiveUpdate, ReaderStatus, UnknownDoor
+from gateway.core_api import DoorStatus, DoorUnavailable, LiveUpdate, ReaderStatus, UnknownDoor
 from gateway.core_events import ReaderChanged
 from gateway.domain import Direction
 from gateway.door_control import DoorController
@@ -42,10 +42,6 @@ from gateway.schedule import SiteCalendar
 from gateway.storage.record_log import RecordLog
 
 log = logging.getLogger(__name__)
-
-
-class DoorUnavailable(RuntimeError):
-    """The door's lock cannot be driven now (its module is unreachable)."""
 
 
 class Gateway:
@@ -273,9 +269,13 @@ class Gateway:
 
     async def reload_person(self, person_id: str) -> None:
         """Refresh the decision index for one person after the API changed their data."""
+        pins = {e.credential_id: e.pin_hash for e in self.index.entries_of(person_id)}
         await asyncio.get_running_loop().run_in_executor(
             None, self.index.reload_person, self._engine, person_id
         )
+        for e in self.index.entries_of(person_id):
+            if e.credential_id in pins and pins[e.credential_id] != e.pin_hash:
+                self._pins.reset(e.credential_id)  # a new PIN starts with a clean count
 
     async def record(self, rec: NewRecord) -> int:
         """Append a record durably; returns its seq."""

@@ -10,10 +10,9 @@ from api.deps import CoreDep, require
 from api.errors import conflict, not_found
 from api.roles import Permission
 from api.schemas import DoorOut, UnlockIn, UnlockOut, error_responses
-from gateway.core_api import DoorStatus, UnknownDoor
+from gateway.core_api import DoorStatus, DoorUnavailable, UnknownDoor
 from gateway.domain import DoorState
 from gateway.ports import DeviceFault
-from gateway.runtime import DoorUnavailable
 from gateway.storage.models import Account
 
 router = APIRouter(prefix="/doors", tags=["doors"])

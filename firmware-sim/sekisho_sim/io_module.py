@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -212,6 +212,9 @@ class SimIOModule:
         self._requests = 0
         self._server: ModbusTcpServer | None = None
         self._cut = False
+        # Called as (coil, level, time.perf_counter_ns()) for every coil a client writes; benchmarks
+        # use it to time badge → strike from this side of the wire.
+        self.on_coil_write: Callable[[int, bool, int], None] | None = None
 
     def _add_door(self, spec: SimDoorSpec, used_coils: dict[int, str]) -> None:
         """Register one door, refusing points out of range or wired twice."""
@@ -363,6 +366,8 @@ class SimIOModule:
                     return ExcCodes.ILLEGAL_ADDRESS
                 for offset, level in enumerate(values):
                     self._coils[address + offset] = bool(level)
+                    if self.on_coil_write is not None:
+                        self.on_coil_write(address + offset, bool(level), time.perf_counter_ns())
             if func_code == _INPUT_READ:
                 _pack_bits(self._input_levels(now), registers)
             elif func_code == _COIL_READ or func_code in _COIL_WRITES:

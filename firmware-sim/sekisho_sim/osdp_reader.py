@@ -119,7 +119,9 @@ class _SimReader:
         try:
             self._record(cmd)
         except Exception:  # an exception here would surface inside libosdp's C code
-            logger.exception("reader %s: cannot handle command %r", self.spec.reader_id, cmd)
+            logger.exception(
+                "reader %s: cannot handle command %s", self.spec.reader_id, cmd.get("command")
+            )
             return -1, None
         return 0, None
 

@@ -238,6 +238,9 @@ async def test_no_event_after_stop(osdp_rig: RigFactory) -> None:
     rig.sim.card("sr-in", "H10301:1:1")
     await asyncio.sleep(0.5)
     assert rig.log.events[mark:] == []
+    await rig.bus.start(rig.log)  # and it starts again; the queued card comes through
+    read = await rig.log.wait_for(CardRead, after=mark)
+    assert read.card == CardId(CredentialFormat.H10301, 1, 1)
 
 
 async def test_port_that_appears_later_and_vanishes(link_path: Path) -> None:
@@ -344,6 +347,10 @@ async def test_commissioning_gives_a_fresh_reader_its_key(osdp_rig: RigFactory) 
     rig.sim.card("fresh", "C1000:12:34")
     read = await rig.log.wait_for(CardRead)
     assert read == CardRead("fresh", CardId(CredentialFormat.C1000, 12, 34), read.received_ns)
+    await bus.stop()
+    # Commissioning again with the same key is harmless: the reader already has it.
+    await commission(str(rig.link), 3, KEY_3, timeout_s=15.0)
+    assert rig.sim.key_of("fresh") == KEY_3
 
 
 async def test_commissioning_a_reader_that_has_another_key_fails(osdp_rig: RigFactory) -> None:

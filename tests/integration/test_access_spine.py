@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from gateway.domain import CredentialStatus, DoorState, PersonKind, Reason
+from gateway.hashing import hash_secret
 from gateway.records import RecordKind
-from gateway.storage.models import CredentialState
+from gateway.storage.models import Credential, CredentialState
 from tests.integration.harness import Harness
 
 ALICE = "H10301:12:1001"
@@ -109,7 +110,7 @@ async def test_pin_not_entered(site: Harness) -> None:
     await site.add_person("Alice", ALICE, pin="2468")
     after = site.last_seq
     await site.sim.badge("sr-in", ALICE)  # no PIN typed
-    _, rec = await site.wait_record(lambda r: r.kind is RecordKind.ACCESS, after=after, timeout=15)
+    _, rec = await site.wait_record(lambda r: r.kind is RecordKind.ACCESS, after=after, within=15)
     assert rec.reason == Reason.PIN_NOT_ENTERED.value
     assert any(f["color"] == "amber" for f in site.sim.feedback("sr-in"))
 
@@ -153,13 +154,13 @@ async def test_reader_link_cut_and_restored(site: Harness) -> None:
     after = site.last_seq
     await site.sim.fault("sr-out", "cut")
     _, off = await site.wait_record(
-        lambda r: r.kind is RecordKind.READER_OFFLINE, after=after, timeout=15
+        lambda r: r.kind is RecordKind.READER_OFFLINE, after=after, within=15
     )
     assert off.reader_id == "sr-out" and off.door_id == "sr-door"
     assert not site.reader("sr-out").online
     assert site.reader("sr-in").online  # the other reader on the same bus carries on
     await site.sim.fault("sr-out", "restore")
-    await site.wait_record(lambda r: r.kind is RecordKind.READER_ONLINE, after=after, timeout=20)
+    await site.wait_record(lambda r: r.kind is RecordKind.READER_ONLINE, after=after, within=20)
     await site.wait_until(lambda: site.reader("sr-out").secure, what="Secure Channel back")
 
 
@@ -180,7 +181,7 @@ async def test_module_down_faults_doors_and_denies_then_recovers_locked(site: Ha
     await site.add_person("Alice", ALICE, pin="2468")
     after = site.last_seq
     await site.sim.fault("io1", "cut")
-    await site.wait_record(lambda r: r.kind is RecordKind.MODULE_OFFLINE, after=after, timeout=15)
+    await site.wait_record(lambda r: r.kind is RecordKind.MODULE_OFFLINE, after=after, within=15)
     await site.wait_until(
         lambda: all(d.state is DoorState.FAULT for d in site.gateway.doors()), what="doors in fault"
     )
@@ -189,10 +190,10 @@ async def test_module_down_faults_doors_and_denies_then_recovers_locked(site: Ha
     _, rec = await site.badge("sr-out", ALICE)
     assert rec.reason == Reason.DOOR_FAULT.value
     await site.sim.fault("io1", "restore")
-    await site.wait_record(lambda r: r.kind is RecordKind.MODULE_ONLINE, after=after, timeout=20)
+    await site.wait_record(lambda r: r.kind is RecordKind.MODULE_ONLINE, after=after, within=20)
     await site.wait_until(
         lambda: all(d.state is DoorState.LOCKED for d in site.gateway.doors()),
-        timeout=20,
+        within=20,
         what="relocked",
     )
     cleared = {
@@ -216,3 +217,19 @@ async def test_noise_and_bad_frames_do_not_stop_the_readers(site: Harness) -> No
     assert ok.outcome == "granted"
     _, ok2 = await site.badge("sr-out", ALICE)
     assert ok2.outcome == "granted"
+
+
+async def test_a_new_pin_clears_the_lockout(site: Harness) -> None:
+    pid = await site.add_person("Alice", ALICE, pin="2468")
+    for _ in range(3):
+        await site.badge("sr-in", ALICE, pin="1111")
+    _, rec = await site.badge("sr-in", ALICE, pin="2468")
+    assert rec.reason == Reason.CREDENTIAL_LOCKED_OUT.value
+    with Session(site.engine) as s:
+        cred = s.exec(select(Credential).where(Credential.person_id == pid)).one()
+        cred.pin_hash = hash_secret("97531")
+        s.add(cred)
+        s.commit()
+    await site.gateway.reload_person(pid)
+    _, rec = await site.badge("sr-in", ALICE, pin="97531")
+    assert rec.outcome == "granted"
