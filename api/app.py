@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api import log_redact
 from api.core_bridge import CoreBridge
+from api.dashboard import mount_dashboard, ui_config
 from api.deps import Require
 from api.roles import Permission
 from api.routes import (
@@ -28,6 +29,7 @@ from api.routes import (
     health,
     people,
     readers,
+    stats,
     stream,
     zones,
 )
@@ -158,8 +160,11 @@ def create_app(*, settings: Settings, engine: Engine, core: AccessCore) -> FastA
         readers,
         events,
         stream,
+        stats,
+        ui_config,
     ):
         api.include_router(module.router)
     app.include_router(api)
+    mount_dashboard(app)  # `/` and `/static`: the page reveals nothing before login
     check_routes_guarded(app)
     return app

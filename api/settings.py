@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     page_limit_max: int = Field(default=1000, ge=1, le=MAX_LIMIT)
+    # The dashboard logs itself off after this much inactivity (4-8-6(15)); a float so that
+    # tests and demos can use seconds.
+    idle_logoff_minutes: float = Field(default=10, gt=0, le=24 * 60)
 
     @field_validator("secret_key")
     @classmethod

@@ -74,7 +74,7 @@ def seed(engine: Engine) -> int:
     site_id = demo_site.SITE_ID
     now = datetime.now(UTC)
     with Session(engine) as s:
-        if s.exec(select(func.count()).select_from(Person)).one() > 0:  # type: ignore[call-overload]
+        if s.scalar(select(func.count()).select_from(Person)):
             return 0
         for p in demo_site.PEOPLE:
             kind = PersonKind(p.kind)
@@ -120,7 +120,7 @@ def ensure_accounts(engine: Engine, path: Path) -> bool:
     site_id = demo_site.SITE_ID
     out: dict[str, dict[str, str]] = {}
     with Session(engine) as s:
-        if s.exec(select(func.count()).select_from(Account)).one() > 0:  # type: ignore[call-overload]
+        if s.scalar(select(func.count()).select_from(Account)):
             raise DemoError(
                 f"{path} is missing but the database already has accounts; use a new --data-dir"
             )

@@ -167,6 +167,5 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS record_no_delete")
         op.execute("DROP TRIGGER IF EXISTS record_no_update")
-    for table in ("record", "credential_state", "account", "authorization", "credential"):
-        op.drop_table(table)
-    op.drop_table("person")
+    for table in ("record", "credential_state", "account", "authorization", "credential", "person"):
+        op.drop_table(table)  # children before the person table they point at
