@@ -17,6 +17,7 @@ from pydantic import (
 
 from gateway.core_api import DoorStatus, ReaderStatus
 from gateway.domain import (
+    AuthMode,
     CardId,
     CredentialFormat,
     CredentialStatus,
@@ -389,6 +390,7 @@ class ZoneDoorOut(Out):
     id: str
     name: str
     mode: DoorMode
+    auth: AuthMode
     entry_reader: str | None
     exit_reader: str | None
 
@@ -410,6 +412,7 @@ class DoorOut(Out):
     zone_id: str
     state: DoorState
     mode: DoorMode
+    auth: AuthMode
     contact_open: bool | None
     strike_released: bool
     since: UtcTime

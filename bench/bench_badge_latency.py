@@ -26,7 +26,7 @@ from uuid import uuid4
 from sqlalchemy import insert
 
 from gateway.decision import AccessPoint, decide
-from gateway.domain import Direction, DoorMode
+from gateway.domain import AuthMode, Direction
 from gateway.schedule import SiteCalendar
 from gateway.storage.models import AUTHORIZATION_TABLE, CREDENTIAL_TABLE, PERSON_TABLE
 from sekisho.simulated import SimulatedSite, start_simulated_site, stop_simulated_site
@@ -111,7 +111,7 @@ async def run(badges: int, credentials: int) -> None:
 
         def card_mode(raw: dict[str, Any]) -> None:
             for d in raw["doors"]:
-                d["mode"] = "card"
+                d["auth"] = "card"
             raw["storage"]["path"] = "sekisho.db"
 
         site = await start_simulated_site(
@@ -167,7 +167,7 @@ async def run(badges: int, credentials: int) -> None:
             ]
             cal = SiteCalendar.of("Asia/Tokyo", [])
             point = AccessPoint(
-                "sr-door", "server-room", Direction.IN, DoorMode.CARD, available=True
+                "sr-door", "server-room", Direction.IN, AuthMode.CARD, available=True
             )
             decide_ms: list[float] = []
             for key in keys:

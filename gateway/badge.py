@@ -19,7 +19,7 @@ from gateway import door as sm
 from gateway.access_index import AccessIndex
 from gateway.config.site import PinPolicy
 from gateway.decision import AccessPoint, CredentialEntry, Decision, NeedPin, PinCheck, decide
-from gateway.domain import Direction, DoorMode, Outcome, Reason
+from gateway.domain import AuthMode, Direction, Outcome, Reason
 from gateway.door_control import DoorController
 from gateway.events import CardRead, CardUnreadable, KeypadKeys
 from gateway.hashing import verify_secret
@@ -128,10 +128,10 @@ class BadgeHandler:
             self._recorder.submit(rec)
             return
         entry = self._index.lookup(ev.card.key)
-        mode = door.cfg.mode
+        auth = door.cfg.auth
         if place.direction is Direction.OUT and not door.cfg.pin_on_exit:
-            mode = DoorMode.CARD  # leaving asks for no PIN unless the door says so
-        point = AccessPoint(door.cfg.id, door.cfg.zone, place.direction, mode, door.available)
+            auth = AuthMode.CARD  # leaving asks for no PIN unless the door says so
+        point = AccessPoint(door.cfg.id, door.cfg.zone, place.direction, auth, door.available)
         lockout = self._pins.get(entry.credential_id) if entry else None
         result = decide(
             point,
@@ -187,7 +187,7 @@ class BadgeHandler:
         self._pins.after(entry.credential_id, check, now, self._policy)
         # The door may have faulted while the PIN was typed: decide again with what holds now.
         point = AccessPoint(
-            point.door_id, point.zone_id, point.direction, point.mode, place.door.available
+            point.door_id, point.zone_id, point.direction, point.auth, place.door.available
         )
         result = decide(point, entry, now=now, calendar=self._calendar, pin=check)
         assert isinstance(result, Decision)

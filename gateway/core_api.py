@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from gateway.config.site import SiteConfig
-from gateway.domain import DoorMode, DoorState
+from gateway.domain import AuthMode, DoorMode, DoorState
 from gateway.records import NewRecord
 
 
@@ -21,6 +21,7 @@ class DoorStatus:
     zone_id: str
     state: DoorState
     mode: DoorMode
+    auth: AuthMode
     contact_open: bool | None  # None while the module is unreachable
     strike_released: bool
     since: datetime  # when the door entered ``state`` (UTC)

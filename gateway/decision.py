@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from gateway.domain import CredentialStatus, Direction, DoorMode, Outcome, PersonKind, Reason
+from gateway.domain import AuthMode, CredentialStatus, Direction, Outcome, PersonKind, Reason
 from gateway.schedule import CompiledSchedule, SiteCalendar
 
 
@@ -52,7 +52,7 @@ class AccessPoint:
     door_id: str
     zone_id: str
     direction: Direction
-    mode: DoorMode
+    auth: AuthMode
     available: bool  # False while the door's lock cannot be driven
 
 
@@ -120,7 +120,7 @@ def decide(  # noqa: PLR0911, PLR0912 -- one early return per denial reason read
     # Leaving is never refused for want of a schedule or authorization: nobody is trapped inside.
     if not point.available:
         return deny(Reason.DOOR_FAULT)
-    if point.mode is DoorMode.CARD_AND_PIN:
+    if point.auth is AuthMode.CARD_AND_PIN:
         if locked_out:
             return deny(Reason.CREDENTIAL_LOCKED_OUT)
         if pin is PinCheck.NOT_ASKED:

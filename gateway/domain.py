@@ -103,11 +103,23 @@ class Direction(StrEnum):
     OUT = "out"  # out of the door's zone
 
 
-class DoorMode(StrEnum):
-    """How a door authenticates people (the ONVIF access-point modes grow from here)."""
+class AuthMode(StrEnum):
+    """How a door authenticates people."""
 
     CARD = "card"  # a valid card alone opens the door
     CARD_AND_PIN = "card_and_pin"  # card then PIN on the reader's keypad (4-8-7(3))
+
+
+class DoorMode(StrEnum):
+    """What a door does with badges: ONVIF's door modes (set by the desk, lockdown, schedules)."""
+
+    ACCESS = "access"  # normal: locked, a granted badge releases it for the strike time
+    UNLOCKED = "unlocked"  # strike held released: free passage (badges still recorded)
+    LOCKED = "locked"  # locked for badges; the desk may still release it momentarily
+    BLOCKED = "blocked"  # locked for badges and for the desk; request-to-exit still works
+    LOCKED_DOWN = "locked_down"  # zone lockdown from the desk: as blocked, until released
+    LOCKED_OPEN = "locked_open"  # emergency open (fire, evacuation): released until cleared
+    DOUBLE_LOCKED = "double_locked"  # unoccupied zone secured: no badges, no desk, no REX release
 
 
 class Outcome(StrEnum):

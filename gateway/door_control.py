@@ -69,6 +69,7 @@ class DoorController:
             zone_id=self.cfg.zone,
             state=self._door.state,
             mode=self.cfg.mode,
+            auth=self.cfg.auth,
             contact_open=self._door.contact_open,
             strike_released=self._door.strike,
             since=self._since_utc,

@@ -192,9 +192,7 @@ def count_by_bucket(
         ],
         else_=None,
     ).label("bucket")
-    inner = (
-        select(buckets).where(*_in_window(site_id, edges[0], edges[-1]), *where).subquery()
-    )
+    inner = select(buckets).where(*_in_window(site_id, edges[0], edges[-1]), *where).subquery()
     stmt = select(inner.c.bucket, func.count()).group_by(inner.c.bucket)
     counts = [0] * (len(edges) - 1)
     for bucket, count in _rows(session, stmt):

@@ -25,6 +25,7 @@ def _zone_out(site: SiteConfig, zone: ZoneConfig) -> ZoneOut:
             id=d.id,
             name=d.name,
             mode=d.mode,
+            auth=d.auth,
             entry_reader=d.entry_reader,
             exit_reader=d.exit_reader,
         )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.domain import DoorMode
+from gateway.domain import AuthMode, DoorMode
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 _SPAN = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -134,8 +134,9 @@ class DoorConfig(Strict):
     strike_output: int = Field(ge=0)  # coil that releases the lock
     contact_input: int = Field(ge=0)  # door position switch, active = open
     rex_input: int | None = Field(default=None, ge=0)  # request-to-exit button, active = pressed
-    mode: DoorMode = DoorMode.CARD  # applies to entry; see pin_on_exit
+    auth: AuthMode = AuthMode.CARD  # applies to entry; see pin_on_exit
     pin_on_exit: bool = False  # card_and_pin doors: also ask for the PIN when leaving
+    mode: DoorMode = DoorMode.ACCESS  # the door mode at start-up
     strike_time_s: float = Field(default=5.0, gt=0, le=120)  # how long the lock stays released
     held_open_s: float = Field(
         default=30.0, gt=0, le=3600
@@ -263,12 +264,12 @@ class SiteConfig(Strict):
                 if rid in used:
                     raise ValueError(f"doors[{i}].{field}: {rid} already serves door {used[rid]}")
                 used[rid] = d.id
-                needs_pin = d.mode is DoorMode.CARD_AND_PIN and (
+                needs_pin = d.auth is AuthMode.CARD_AND_PIN and (
                     field == "entry_reader" or d.pin_on_exit
                 )
                 if needs_pin and readers[rid].kind is ReaderKind.RDM6300:
                     raise ValueError(
-                        f"doors[{i}].mode: card_and_pin needs a keypad; {rid} has none"
+                        f"doors[{i}].auth: card_and_pin needs a keypad; {rid} has none"
                     )
 
     def _check_points(self) -> None:

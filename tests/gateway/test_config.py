@@ -29,7 +29,7 @@ doors:
     strike_output: 0
     contact_input: 0
     rex_input: 1
-    mode: card_and_pin
+    auth: card_and_pin
   - {id: vault-door, name: Vault, zone: vault, entry_reader: vault-in, module: io1,
      strike_output: 1, contact_input: 2}
 schedules:
@@ -73,7 +73,7 @@ def test_good_file_loads(tmp_path: Path) -> None:
             r"doors\[0\]\.rex_input \(line 20\): Input should be greater",
         ),
         (
-            ("entry_reader: vault-in,", "entry_reader: vault-in, mode: card_and_pin,"),
+            ("entry_reader: vault-in,", "entry_reader: vault-in, auth: card_and_pin,"),
             r"card_and_pin needs a keypad",
         ),
         (("08:00-19:00", "19:00-08:00"), r"schedules\[0\]\.week.*ends before it starts"),

@@ -20,7 +20,7 @@ from gateway.decision import (
     PinLockout,
     decide,
 )
-from gateway.domain import CredentialStatus, Direction, DoorMode, Outcome, PersonKind, Reason
+from gateway.domain import AuthMode, CredentialStatus, Direction, Outcome, PersonKind, Reason
 from gateway.schedule import CompiledSchedule, SiteCalendar
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)  # Tuesday 12:00 in Tokyo
@@ -43,9 +43,9 @@ ENTRY = CredentialEntry(
     pin_hash="$argon2id$stub",
     authorizations=(AUTH,),
 )
-IN = AccessPoint("sr-door", "server-room", Direction.IN, DoorMode.CARD, available=True)
+IN = AccessPoint("sr-door", "server-room", Direction.IN, AuthMode.CARD, available=True)
 OUT = replace(IN, direction=Direction.OUT)
-PIN_DOOR = replace(IN, mode=DoorMode.CARD_AND_PIN)
+PIN_DOOR = replace(IN, auth=AuthMode.CARD_AND_PIN)
 
 
 def reason(result: Decision | NeedPin) -> Reason:
@@ -179,7 +179,7 @@ points = st.builds(
     door_id=st.just("sr-door"),
     zone_id=st.just("server-room"),
     direction=st.sampled_from(list(Direction)),
-    mode=st.sampled_from(list(DoorMode)),
+    auth=st.sampled_from(list(AuthMode)),
     available=st.booleans(),
 )
 
@@ -202,7 +202,7 @@ def test_a_grant_always_satisfies_every_rule(
     assert entry.valid_from is None or entry.valid_from <= when
     assert entry.valid_to is None or when < entry.valid_to
     assert point.available
-    if point.mode is DoorMode.CARD_AND_PIN:
+    if point.auth is AuthMode.CARD_AND_PIN:
         assert pin is PinCheck.CORRECT and entry.pin_hash is not None and not locked
     if point.direction is Direction.IN:
         a = result.authorization
@@ -219,4 +219,4 @@ def test_need_pin_only_at_pin_doors(
 ) -> None:
     result = decide(point, entry, now=when, calendar=CAL)
     if isinstance(result, NeedPin):
-        assert point.mode is DoorMode.CARD_AND_PIN
+        assert point.auth is AuthMode.CARD_AND_PIN
