@@ -33,8 +33,12 @@ from api.routes import (
     stream,
     zones,
 )
+from api.routes import alarms as alarm_routes
+from api.routes import incidents as incident_routes
 from api.settings import Settings
+from gateway.alarms.service import AlarmService
 from gateway.core_api import AccessCore
+from gateway.incidents.service import IncidentService
 from gateway.storage.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -129,8 +133,19 @@ async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": "Storage unavailable"})
 
 
-def create_app(*, settings: Settings, engine: Engine, core: AccessCore) -> FastAPI:
-    """Build the API around the running core; the core must run on the server's event loop."""
+def create_app(
+    *,
+    settings: Settings,
+    engine: Engine,
+    core: AccessCore,
+    alarms: AlarmService | None = None,
+    incidents: IncidentService | None = None,
+) -> FastAPI:
+    """Build the API around the running core; the core must run on the server's event loop.
+
+    ``alarms`` and ``incidents`` (``gateway.alarms.stack.AlarmStack``) run on the same loop;
+    without them their routes answer 404 "not configured".
+    """
     app = FastAPI(
         title="Sekisho",
         summary="Access-control gateway for server rooms and media vaults",
@@ -143,6 +158,8 @@ def create_app(*, settings: Settings, engine: Engine, core: AccessCore) -> FastA
     app.state.settings = settings
     app.state.engine = engine
     app.state.core = CoreBridge(core)
+    app.state.alarms = alarms
+    app.state.incidents = incidents
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StorageError, _storage_error)
@@ -159,6 +176,8 @@ def create_app(*, settings: Settings, engine: Engine, core: AccessCore) -> FastA
         doors,
         readers,
         events,
+        alarm_routes,
+        incident_routes,
         stream,
         stats,
         ui_config,

@@ -30,6 +30,11 @@ class Permission(StrEnum):
     EVENTS_READ = "events:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
+    ALARMS_READ = "alarms:read"
+    ALARMS_ACK = "alarms:ack"  # acknowledge and close alarms
+    INCIDENTS_READ = "incidents:read"
+    INCIDENTS_WRITE = "incidents:write"  # open, contain, note, legal steps
+    INCIDENTS_CLOSE = "incidents:close"  # close with root cause and measures
 
 
 _ALL = frozenset(Role)
@@ -50,6 +55,16 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.EVENTS_READ: _ALL_BUT_ADMIN,  # 4-8-6(6): the admin has no right to records
     Permission.ACCOUNTS_READ: frozenset({Role.ADMIN, Role.CHIEF}),
     Permission.ACCOUNTS_WRITE: frozenset({Role.ADMIN}),
+    # The desk acknowledges alarms (保護担当者, 4-8-2); managers and the chief may too. The
+    # auditor reads them (4-8-12(1)); the admin has no right to records or alarms (4-8-6(6)).
+    Permission.ALARMS_READ: _ALL_BUT_ADMIN,
+    Permission.ALARMS_ACK: frozenset({Role.CHIEF, Role.MANAGER, Role.OPERATOR}),
+    # Whoever notices reports, and the desk records containment and notes (4-8-11(1)-(4));
+    # the root cause and recurrence prevention are the managers' and the chief's to settle
+    # (4-8-11(5)): only they close, a manager only in their own zones.
+    Permission.INCIDENTS_READ: _ALL_BUT_ADMIN,
+    Permission.INCIDENTS_WRITE: frozenset({Role.CHIEF, Role.MANAGER, Role.OPERATOR}),
+    Permission.INCIDENTS_CLOSE: frozenset({Role.CHIEF, Role.MANAGER}),
 }
 
 

@@ -1,5 +1,9 @@
 """Modbus TCP digital I/O module driver: strike relays out, door contacts in (4-8-7(4)).
 
+With ``register_count`` > 0 each poll also reads that many input registers from address 0
+(function 4: temperature, humidity, supervised-loop resistance ...) and reports every change
+as a ``RegisterChanged`` (4-8-7(5)); a register read that fails is a failed poll like any other.
+
 Implements ``gateway.ports.IOModule`` on pymodbus' ``AsyncModbusTcpClient``. pymodbus' own
 reconnect is switched off (``reconnect_delay=0``): this driver owns the link, reconnecting with
 exponential backoff and reporting ``ModuleLink`` once per change. Every pymodbus exception is
@@ -24,11 +28,12 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.pdu import ModbusPDU
 
 from devices.errors import ConfigurationRefused, LinkError
-from gateway.events import InputChanged, ModuleLink
+from gateway.events import InputChanged, ModuleLink, RegisterChanged
 from gateway.ports import DeviceEventSink
 
 _log = logging.getLogger(__name__)
 _MAX_INPUTS = 2000  # Modbus limit on discrete inputs per read request
+_MAX_REGISTERS = 125  # Modbus limit on registers per read request
 _EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -61,6 +66,7 @@ class ModbusIOModule:
         *,
         device_id: int = 1,
         input_count: int = 16,
+        register_count: int = 0,
         poll_ms: float = 50.0,
         timeout_s: float = 1.0,
         backoff_initial_s: float = 0.2,
@@ -73,6 +79,10 @@ class ModbusIOModule:
             raise ConfigurationRefused(f"module {module_id}: device_id {device_id} not 0..247")
         if not 1 <= input_count <= _MAX_INPUTS:
             raise ConfigurationRefused(f"module {module_id}: input_count must be 1..{_MAX_INPUTS}")
+        if not 0 <= register_count <= _MAX_REGISTERS:
+            raise ConfigurationRefused(
+                f"module {module_id}: register_count must be 0..{_MAX_REGISTERS}"
+            )
         if not (poll_ms > 0 and timeout_s > 0 and 0 < backoff_initial_s <= backoff_max_s):
             raise ConfigurationRefused(
                 f"module {module_id}: poll_ms, timeout_s and backoff must be positive, "
@@ -83,6 +93,7 @@ class ModbusIOModule:
         self._port = port
         self._device_id = device_id
         self._input_count = input_count
+        self._register_count = register_count
         self._poll_s = poll_ms / 1000.0
         self._timeout_s = timeout_s
         self._backoff_initial_s = backoff_initial_s
@@ -92,6 +103,7 @@ class ModbusIOModule:
         self._client: AsyncModbusTcpClient | None = None
         self._online: bool | None = None  # None until the first connect attempt settles it
         self._levels: dict[int, bool] = {}
+        self._registers: dict[int, int] = {}
         self._drop_reason: str | None = None
 
     @property
@@ -126,11 +138,16 @@ class ModbusIOModule:
                 await task
         self._close_client("driver stopped")
         self._levels = {}
+        self._registers = {}
         self._online = None
 
     def inputs(self) -> Mapping[int, bool]:
         """The last known level of every polled input (empty while offline)."""
         return dict(self._levels)
+
+    def registers(self) -> Mapping[int, int]:
+        """The last known value of every polled input register (empty while offline)."""
+        return dict(self._registers)
 
     async def write_output(self, point: int, active: bool) -> None:
         """Set coil ``point``; return once the module confirmed it, else raise LinkError."""
@@ -159,7 +176,7 @@ class ModbusIOModule:
         if not task.cancelled() and task.exception() is not None:
             _log.error("module %s: poll loop died", self._module_id, exc_info=task.exception())
 
-    def _emit(self, event: ModuleLink | InputChanged) -> None:
+    def _emit(self, event: ModuleLink | InputChanged | RegisterChanged) -> None:
         """Hand one event to the sink, if still started; a failing sink never stops polling."""
         if self._sink is None:
             return
@@ -171,6 +188,7 @@ class ModbusIOModule:
     def _went_offline(self, detail: str) -> None:
         """Report the module unreachable once per outage and forget its inputs."""
         self._levels = {}
+        self._registers = {}
         if self._online is not False:
             self._online = False
             self._emit(ModuleLink(self._module_id, online=False, detail=detail))
@@ -224,6 +242,7 @@ class ModbusIOModule:
         while True:
             try:
                 levels = await self._poll(client)
+                values = await self._poll_registers(client)
             except _PollFailed as exc:
                 return self._drop_reason or str(exc), polled
             now_ns = time.perf_counter_ns()
@@ -232,11 +251,16 @@ class ModbusIOModule:
                 self._online = True
                 self._emit(ModuleLink(self._module_id, online=True))
                 changed = list(range(self._input_count))
+                moved = list(range(self._register_count))
             else:
                 changed = [p for p in range(self._input_count) if levels[p] != self._levels[p]]
+                moved = [r for r in range(self._register_count) if values[r] != self._registers[r]]
             self._levels = dict(enumerate(levels))
+            self._registers = dict(enumerate(values))
             for point in changed:
                 self._emit(InputChanged(self._module_id, point, levels[point], now_ns))
+            for register in moved:
+                self._emit(RegisterChanged(self._module_id, register, values[register], now_ns))
             next_at += self._poll_s
             now = time.monotonic()
             next_at = max(next_at, now)  # fell behind (slow loop): do not burst to catch up
@@ -262,6 +286,31 @@ class ModbusIOModule:
         if len(bits) < self._input_count:
             raise _PollFailed(f"poll returned {len(bits)} inputs, expected {self._input_count}")
         return bits[: self._input_count]
+
+    async def _poll_registers(self, client: AsyncModbusTcpClient) -> list[int]:
+        """Read every input register once (nothing when ``register_count`` is 0)."""
+        if self._register_count == 0:
+            return []
+        if not client.connected:
+            raise _PollFailed("connection lost")
+        try:
+            reply = await client.read_input_registers(
+                0, count=self._register_count, device_id=self._device_id
+            )
+        except ConnectionException as exc:
+            raise _PollFailed(f"connection lost: {exc}") from exc
+        except ModbusIOException as exc:
+            raise _PollFailed(f"no reply to register poll within {self._timeout_s:g} s") from exc
+        except (TimeoutError, ModbusException, OSError) as exc:
+            raise _PollFailed(f"register poll failed: {exc}") from exc
+        if reply.isError():
+            raise _PollFailed(f"register poll refused: {_describe_exception_response(reply)}")
+        values = [int(v) & 0xFFFF for v in reply.registers]
+        if len(values) < self._register_count:
+            raise _PollFailed(
+                f"register poll returned {len(values)} registers, expected {self._register_count}"
+            )
+        return values[: self._register_count]
 
     def _on_disconnect(self, client: AsyncModbusTcpClient) -> None:
         """pymodbus saw the peer close the connection: fail the request on the wire now."""

@@ -124,6 +124,10 @@ FEEDBACK_COMMANDS: dict[Feedback, tuple[dict[str, Any], ...]] = {
     Feedback.PIN_REQUIRED: (
         _led(osdp_sys.LED_COLOR_AMBER, temporary_code=2, on=5, off=5, timer=100),
     ),
+    Feedback.WAITING: (
+        _beeps(1),
+        _led(osdp_sys.LED_COLOR_AMBER, temporary_code=2, on=20, off=0, timer=150),
+    ),
     Feedback.IDLE: (_led(osdp_sys.LED_COLOR_NONE, temporary_code=1, on=0, off=0, timer=0),),
 }
 """The OSDP commands that show each feedback on a reader."""

@@ -50,6 +50,10 @@ class UnknownDoor(LookupError):
     """The door id names no door of this site."""
 
 
+class UnknownZone(LookupError):
+    """The zone id names no zone of this site."""
+
+
 class DoorUnavailable(RuntimeError):
     """The door's lock cannot be driven now (its module is unreachable)."""
 

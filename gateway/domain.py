@@ -125,8 +125,9 @@ class DoorMode(StrEnum):
 class Outcome(StrEnum):
     """Result of an access decision."""
 
-    GRANTED = "granted"
-    DENIED = "denied"
+    GRANTED = "granted"  # the door is released for this person
+    DENIED = "denied"  # refused, with a reason
+    PENDING = "pending"  # valid so far, waiting for an escort or a second person at the door
 
 
 class Reason(StrEnum):
@@ -146,6 +147,19 @@ class Reason(StrEnum):
     CREDENTIAL_LOCKED_OUT = "CredentialLockedOut"  # too many wrong PINs; locked for a while
     DOOR_FAULT = "DoorFault"  # the door's lock cannot be driven (I/O module offline)
     RECORDING_FAILED = "RecordingFailed"  # the grant could not be recorded: the door stays shut
+    CONTRACT_EXPIRED = "ContractExpired"  # a contractor's contract has ended or is not on file
+    AUTHORIZATION_NOT_RECERTIFIED = "AuthorizationNotRecertified"  # lapsed: not recertified
+    TRAINING_EXPIRED = "TrainingExpired"  # the zone needs a current training record (4-8-3)
+    NO_APPROVED_PURPOSE = "NoApprovedPurpose"  # no standing purpose and no approved work order
+    ANTIPASSBACK_VIOLATION = "AntipassbackViolation"  # ONVIF: already inside / re-entry too soon
+    INTERLOCK_NOT_SATISFIED = "InterlockNotSatisfied"  # another door of the interlock is not shut
+    DOOR_LOCKED = "DoorLocked"  # the door is in locked or double-locked mode
+    DOOR_BLOCKED = "DoorBlocked"  # the door is in blocked mode
+    DOOR_LOCKED_DOWN = "DoorLockedDown"  # the zone is locked down from the desk
+    AWAITING_ESCORT = "AwaitingEscort"  # pending: an outsider waits for an escort's badge
+    AWAITING_SECOND_PERSON = "AwaitingSecondPerson"  # pending: two-person rule
+    ESCORT_NOT_PRESENTED = "EscortNotPresented"  # no escort badged within the window
+    SECOND_PERSON_NOT_PRESENTED = "SecondPersonNotPresented"  # nobody else badged in time
 
 
 class DoorState(StrEnum):

@@ -3,6 +3,9 @@
 Clause 4-8-7(4): door-forced and door-held-open alarms. Times are monotonic seconds supplied by
 the caller; the machine never reads a clock and never does I/O — the runtime carries out its
 effects (strike coil writes, records) and calls ``tick`` at the deadline it asks for.
+
+A door may be held *free* (door modes unlocked and locked-open): the strike stays released, an
+opening is not forced and staying open is not held-open.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ class ReleaseKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """The grant a release is for, so the door's records can name the person."""
+    """One person a release is for, so the door's records can name them."""
 
     decision_seq: int
     person_id: str | None
     person_kind: str | None
     credential: str | None
     direction: str
+    escorted_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +54,13 @@ class Door:
     state: DoorState = DoorState.FAULT  # unknown until the module first answers
     contact_open: bool | None = None
     strike: bool = False  # strike coil energised (lock released)
-    release_until: float | None = None  # when the strike relocks
+    release_until: float | None = None  # when a momentary release ends
     opened_at: float | None = None  # when the current opening began
     release_kind: ReleaseKind | None = None
-    passage: Passage | None = None  # the grant waiting to be taken
+    passages: tuple[Passage, ...] = ()  # the grants waiting to be taken
     since: float = 0.0  # when ``state`` was entered
     faulted: bool = False  # a fault was recorded and its clearing is still to be recorded
+    free: bool = False  # held released by the door mode (unlocked, locked-open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,11 @@ def _deadline(d: Door, t: DoorTimings) -> float | None:
     times: list[float] = []
     if d.release_until is not None:
         times.append(d.release_until)
-    if d.state in (DoorState.OPEN, DoorState.HELD_PREALARM) and d.opened_at is not None:
+    if (
+        not d.free
+        and d.state in (DoorState.OPEN, DoorState.HELD_PREALARM)
+        and d.opened_at is not None
+    ):
         held_at = d.opened_at + t.held_open_s
         pre_at = held_at - t.prealarm_s
         times.append(pre_at if d.state is DoorState.OPEN and t.prealarm_s > 0 else held_at)
@@ -107,59 +116,106 @@ def _enter(d: Door, state: DoorState, now: float, **changes: object) -> Door:
     return replace(d, state=state, **changes)  # type: ignore[arg-type]  # dataclass kwargs
 
 
+def _taken(passages: tuple[Passage, ...]) -> list[Effect]:
+    return [Emit(RecordKind.ACCESS_TAKEN, p) for p in passages]
+
+
 def release(
-    d: Door, t: DoorTimings, kind: ReleaseKind, now: float, passage: Passage | None = None
+    d: Door,
+    t: DoorTimings,
+    kind: ReleaseKind,
+    now: float,
+    passages: tuple[Passage, ...] = (),
 ) -> Step:
     """Release the strike for the strike time (a grant, REX or a desk unlock)."""
     effects: list[Effect] = []
     if d.state is DoorState.FAULT:
         return _step(d, t, effects)  # nothing can be driven; the caller has denied already
+    if d.free:
+        # Already released by the door mode: whoever was granted walks through.
+        if d.contact_open:
+            effects += _taken(passages)
+            return _step(d, t, effects)
+        return _step(replace(d, passages=d.passages + passages, release_kind=kind), t, effects)
     energise = kind is not ReleaseKind.REX or t.rex_strike
     if energise and not d.strike:
         effects.append(SetStrike(active=True))
     d = replace(d, strike=d.strike or energise, release_until=now + t.strike_s, release_kind=kind)
     if d.contact_open:
-        # Already open: whoever was released walks straight through.
-        if passage is not None:
-            effects.append(Emit(RecordKind.ACCESS_TAKEN, passage))
+        effects += _taken(passages)
         if d.state is not DoorState.FORCED:
-            d = _enter(d, DoorState.OPEN, now, opened_at=now, passage=None)
+            d = _enter(d, DoorState.OPEN, now, opened_at=now, passages=())
         return _step(d, t, effects)
-    d = _enter(d, DoorState.RELEASED, now, passage=passage or d.passage)
+    d = _enter(d, DoorState.RELEASED, now, passages=d.passages + passages)
     return _step(d, t, effects)
+
+
+def set_free(d: Door, t: DoorTimings, free: bool, now: float) -> Step:
+    """Hold the door released (unlocked / locked-open modes) or return it to normal."""
+    if d.free == free:
+        return _step(d, t, [])
+    if d.state is DoorState.FAULT:
+        return _step(replace(d, free=free), t, [])
+    effects: list[Effect] = []
+    if free:
+        if not d.strike:
+            effects.append(SetStrike(active=True))
+        state = DoorState.OPEN if d.contact_open else DoorState.RELEASED
+        d = _enter(d, state, now, free=True, strike=True, release_until=None)
+        return _step(d, t, effects)
+    if d.strike:
+        effects.append(SetStrike(active=False))
+    for p in d.passages:
+        effects.append(Emit(RecordKind.ACCESS_NOT_TAKEN, p))
+    if d.contact_open:
+        # Still open as the mode ends: the held-open clock starts now.
+        d = _enter(d, DoorState.OPEN, now, free=False, strike=False, opened_at=now, passages=())
+    else:
+        d = _enter(d, DoorState.LOCKED, now, free=False, strike=False, opened_at=None, passages=())
+    return _step(replace(d, release_until=None, release_kind=None), t, effects)
 
 
 def contact(d: Door, t: DoorTimings, is_open: bool, now: float) -> Step:
     """The door position switch changed (or was first read)."""
     effects: list[Effect] = []
     if d.state is DoorState.FAULT:
-        # First reading after a fault (or at start): come back in a safe state, lock relocked.
+        # First reading after a fault (or at start): come back in a safe state.
         if d.faulted:
             effects.append(Emit(RecordKind.DOOR_FAULT_CLEARED))
         d = replace(
-            d, contact_open=is_open, strike=False, release_until=None, passage=None, faulted=False
+            d,
+            contact_open=is_open,
+            release_until=None,
+            passages=(),
+            faulted=False,
+            release_kind=None,
+            strike=d.free,
         )
-        effects.append(SetStrike(active=False))
+        effects.append(SetStrike(active=d.free))
         if is_open:
-            d = _enter(d, DoorState.OPEN, now, opened_at=now, release_kind=None)
+            d = _enter(d, DoorState.OPEN, now, opened_at=now)
         else:
-            d = _enter(d, DoorState.LOCKED, now, opened_at=None, release_kind=None)
+            d = _enter(d, DoorState.RELEASED if d.free else DoorState.LOCKED, now, opened_at=None)
         return _step(d, t, effects)
     if is_open == d.contact_open:
         return _step(d, t, effects)
     d = replace(d, contact_open=is_open)
     if is_open:
         if d.state is DoorState.RELEASED:
-            kind = RecordKind.ACCESS_TAKEN if d.passage is not None else RecordKind.DOOR_OPENED
-            effects.append(Emit(kind, d.passage, (("by", (d.release_kind or "").lower()),)))
-            d = _enter(d, DoorState.OPEN, now, opened_at=now, passage=None)
+            if d.passages:
+                effects += _taken(d.passages)
+            else:
+                by = "unlocked" if d.free else (d.release_kind or "").lower()
+                effects.append(Emit(RecordKind.DOOR_OPENED, None, (("by", by),)))
+            d = _enter(d, DoorState.OPEN, now, opened_at=now, passages=())
         else:
             effects.append(Emit(RecordKind.DOOR_FORCED))
             d = _enter(d, DoorState.FORCED, now, opened_at=now)
         return _step(d, t, effects)
-    # closed
     was = d.state
     effects.append(Emit(RecordKind.DOOR_CLOSED, None, (("after", was.value),)))
+    if d.free:
+        return _step(_enter(d, DoorState.RELEASED, now, opened_at=None), t, effects)
     if d.strike:
         effects.append(SetStrike(active=False))
     d = _enter(
@@ -170,32 +226,35 @@ def contact(d: Door, t: DoorTimings, is_open: bool, now: float) -> Step:
         release_until=None,
         opened_at=None,
         release_kind=None,
-        passage=None,
-        faulted=True,
+        passages=(),
     )
     return _step(d, t, effects)
 
 
-def rex(d: Door, t: DoorTimings, now: float) -> Step:
-    """Request-to-exit pressed: record it and release (electrically if the door is set so)."""
-    if d.state is DoorState.FAULT:
+def rex(d: Door, t: DoorTimings, now: float, release_strike: bool = True) -> Step:
+    """Request-to-exit pressed: record it and release (unless the door mode forbids it)."""
+    if d.state is DoorState.FAULT or not release_strike:
         return _step(d, t, [Emit(RecordKind.DOOR_REX)])
     step = release(d, t, ReleaseKind.REX, now)
     return Step(step.door, (Emit(RecordKind.DOOR_REX), *step.effects), step.deadline)
 
 
 def tick(d: Door, t: DoorTimings, now: float) -> Step:
-    """Time passed: relock the strike, raise held-open pre-alarm and alarm when due."""
+    """Time passed: end a momentary release, raise held-open pre-alarm and alarm when due."""
     effects: list[Effect] = []
     if d.release_until is not None and now >= d.release_until:
-        if d.strike:
+        if d.strike and not d.free:
             effects.append(SetStrike(active=False))
-        d = replace(d, strike=False, release_until=None)
-        if d.state is DoorState.RELEASED:
-            if d.passage is not None:
-                effects.append(Emit(RecordKind.ACCESS_NOT_TAKEN, d.passage))
-            d = _enter(d, DoorState.LOCKED, now, passage=None, release_kind=None)
-    if d.state in (DoorState.OPEN, DoorState.HELD_PREALARM) and d.opened_at is not None:
+        d = replace(d, strike=d.free, release_until=None)
+        if d.state is DoorState.RELEASED and not d.free:
+            for p in d.passages:
+                effects.append(Emit(RecordKind.ACCESS_NOT_TAKEN, p))
+            d = _enter(d, DoorState.LOCKED, now, passages=(), release_kind=None)
+    if (
+        not d.free
+        and d.state in (DoorState.OPEN, DoorState.HELD_PREALARM)
+        and d.opened_at is not None
+    ):
         held_at = d.opened_at + t.held_open_s
         if now >= held_at:
             effects.append(Emit(RecordKind.DOOR_HELD))
@@ -210,9 +269,9 @@ def link_lost(d: Door, t: DoorTimings, now: float, detail: str) -> Step:
     """The door's I/O module is unreachable: fault; the lock stays as its hardware leaves it."""
     if d.state is DoorState.FAULT and d.faulted:
         return _step(d, t, [])
-    effects: list[Effect] = [Emit(RecordKind.DOOR_FAULT, d.passage, (("detail", detail),))]
-    if d.state is DoorState.RELEASED and d.passage is not None:
-        effects.append(Emit(RecordKind.ACCESS_NOT_TAKEN, d.passage))
+    effects: list[Effect] = [Emit(RecordKind.DOOR_FAULT, None, (("detail", detail),))]
+    if d.state is DoorState.RELEASED:
+        effects += [Emit(RecordKind.ACCESS_NOT_TAKEN, p) for p in d.passages]
     d = _enter(
         d,
         DoorState.FAULT,
@@ -222,7 +281,7 @@ def link_lost(d: Door, t: DoorTimings, now: float, detail: str) -> Step:
         release_until=None,
         opened_at=None,
         release_kind=None,
-        passage=None,
+        passages=(),
         faulted=True,
     )
     return _step(d, t, effects)

@@ -17,7 +17,7 @@ from gateway.bus import Bus
 from gateway.config.site import DoorConfig
 from gateway.core_api import DoorStatus
 from gateway.core_events import DoorChanged
-from gateway.domain import DoorState
+from gateway.domain import DoorMode, DoorState
 from gateway.ports import DeviceFault, IOModule
 from gateway.recorder import Recorder
 from gateway.records import NewRecord
@@ -35,6 +35,8 @@ class DoorController:
         recorder: Recorder,
         bus: Bus,
         utcnow: Callable[[], datetime],
+        *,
+        on_event: Callable[[DoorController, sm.Emit], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self._module = module
@@ -50,11 +52,47 @@ class DoorController:
         self._write_lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._on_event = on_event
+        self._mode = cfg.mode  # set by the desk or a lockdown (persisted by the runtime)
+        self._scheduled_free = False  # the unlock schedule holds the door free now
 
     @property
     def state(self) -> DoorState:
         """The state machine's current state."""
         return self._door.state
+
+    @property
+    def mode(self) -> DoorMode:
+        """The door mode in force: the desk's, else unlocked by schedule, else access."""
+        if self._mode is not DoorMode.ACCESS:
+            return self._mode
+        return DoorMode.UNLOCKED if self._scheduled_free else DoorMode.ACCESS
+
+    @property
+    def desk_mode(self) -> DoorMode:
+        """The mode set from the desk or by a lockdown (ACCESS when none)."""
+        return self._mode
+
+    @property
+    def closed_and_locked(self) -> bool:
+        """Closed with the strike relocked (what an interlock asks of the other doors)."""
+        return self._door.state is DoorState.LOCKED and not self._door.strike
+
+    def set_mode(self, mode: DoorMode) -> None:
+        """Change the desk mode; free modes hold the strike released."""
+        self._mode = mode
+        self._refresh_free()
+
+    def set_scheduled_free(self, free: bool) -> None:
+        """The door's unlock schedule starts or ends (applies in access mode only)."""
+        if free != self._scheduled_free:
+            self._scheduled_free = free
+            self._refresh_free()
+
+    def _refresh_free(self) -> None:
+        free = self.mode in (DoorMode.UNLOCKED, DoorMode.LOCKED_OPEN)
+        self._spawn(self._apply(sm.set_free(self._door, self._timings, free, self._now())))
+        self._bus.publish(DoorChanged(self.status()))
 
     @property
     def available(self) -> bool:
@@ -68,16 +106,16 @@ class DoorController:
             name=self.cfg.name,
             zone_id=self.cfg.zone,
             state=self._door.state,
-            mode=self.cfg.mode,
+            mode=self.mode,
             auth=self.cfg.auth,
             contact_open=self._door.contact_open,
             strike_released=self._door.strike,
             since=self._since_utc,
         )
 
-    async def release(self, kind: sm.ReleaseKind, passage: sm.Passage | None = None) -> None:
+    async def release(self, kind: sm.ReleaseKind, passages: tuple[sm.Passage, ...] = ()) -> None:
         """Release the strike and wait until the module has taken the write."""
-        await self._apply(sm.release(self._door, self._timings, kind, self._now(), passage))
+        await self._apply(sm.release(self._door, self._timings, kind, self._now(), passages))
 
     def contact(self, is_open: bool) -> None:
         """The door position switch changed."""
@@ -85,7 +123,8 @@ class DoorController:
 
     def rex(self) -> None:
         """Request-to-exit pressed."""
-        self._spawn(self._apply(sm.rex(self._door, self._timings, self._now())))
+        release = self.mode is not DoorMode.DOUBLE_LOCKED  # double-locked: the strike stays shut
+        self._spawn(self._apply(sm.rex(self._door, self._timings, self._now(), release)))
 
     def link_lost(self, detail: str) -> None:
         """The module went offline."""
@@ -128,6 +167,8 @@ class DoorController:
         for effect in step.effects:
             if isinstance(effect, sm.Emit):
                 self._recorder.submit(self._record(effect))
+                if self._on_event is not None:
+                    self._on_event(self, effect)
         if step.door != before:
             self._bus.publish(DoorChanged(self.status()))
         if write:
@@ -157,6 +198,8 @@ class DoorController:
         detail: dict[str, object] = dict(e.detail)
         if p is not None:
             detail["decision_seq"] = p.decision_seq
+            if p.escorted_by is not None:
+                detail["escorted_by"] = p.escorted_by
         return NewRecord(
             kind=e.kind,
             ts=self._utcnow(),

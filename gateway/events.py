@@ -69,6 +69,16 @@ class InputChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterChanged:
+    """An input register on an I/O module changed value (raw 16-bit, 0..65535)."""
+
+    module_id: str
+    register: int
+    value: int
+    received_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleLink:
     """An I/O module became reachable or unreachable."""
 
@@ -78,5 +88,12 @@ class ModuleLink:
 
 
 DeviceEvent = (
-    CardRead | CardUnreadable | KeypadKeys | ReaderLink | ReaderTamper | InputChanged | ModuleLink
+    CardRead
+    | CardUnreadable
+    | KeypadKeys
+    | ReaderLink
+    | ReaderTamper
+    | InputChanged
+    | RegisterChanged
+    | ModuleLink
 )

@@ -10,7 +10,14 @@ from enum import Enum
 
 from gateway.bus import Bus
 from gateway.core_api import LiveUpdate
-from gateway.core_events import DoorChanged, ReaderChanged, RecordWritten
+from gateway.core_events import (
+    AlarmChanged,
+    DoorChanged,
+    NotificationSent,
+    ReaderChanged,
+    RecordWritten,
+    SensorChanged,
+)
 
 
 def _plain(value: object) -> object:
@@ -47,6 +54,11 @@ class LiveFeed:
         bus.subscribe(DoorChanged, lambda e: self._put(LiveUpdate("door", status_data(e.status))))
         bus.subscribe(
             ReaderChanged, lambda e: self._put(LiveUpdate("reader", status_data(e.status)))
+        )
+        bus.subscribe(AlarmChanged, lambda e: self._put(LiveUpdate("alarm", status_data(e.alarm))))
+        bus.subscribe(SensorChanged, lambda e: self._put(LiveUpdate("sensor", status_data(e))))
+        bus.subscribe(
+            NotificationSent, lambda e: self._put(LiveUpdate("notification", status_data(e)))
         )
 
     @property

@@ -19,6 +19,7 @@ class Feedback(StrEnum):
     GRANTED = "granted"  # green LED, one short beep
     DENIED = "denied"  # red LED, three short beeps
     PIN_REQUIRED = "pin_required"  # amber LED flashing: enter PIN now
+    WAITING = "waiting"  # amber LED steady: valid, waiting for an escort or a second person
     IDLE = "idle"  # back to the resting colour
 
 

@@ -18,11 +18,20 @@ from gateway.access_index import AccessIndex
 from gateway.badge import BadgeHandler, ReaderPlace
 from gateway.bus import Bus
 from gateway.clock import utcnow
-from gateway.config.site import SiteConfig
-from gateway.core_api import DoorStatus, DoorUnavailable, LiveUpdate, ReaderStatus, UnknownDoor
+from gateway.config.site import SiteConfig, ZoneConfig
+from gateway.core_api import (
+    DoorStatus,
+    DoorUnavailable,
+    LiveUpdate,
+    ReaderStatus,
+    UnknownDoor,
+    UnknownZone,
+)
 from gateway.core_events import ReaderChanged
-from gateway.domain import Direction
+from gateway.decision import ZoneRules
+from gateway.domain import Direction, DoorMode
 from gateway.door_control import DoorController
+from gateway.door_modes import DoorModes
 from gateway.events import (
     CardRead,
     CardUnreadable,
@@ -34,12 +43,14 @@ from gateway.events import (
     ReaderTamper,
 )
 from gateway.live import LiveFeed
+from gateway.occupancy import Occupant
 from gateway.pin_state import PinStates
-from gateway.ports import IOModule, ReaderBus
+from gateway.ports import DeviceEventSink, IOModule, ReaderBus
 from gateway.recorder import Recorder, RecordSink
 from gateway.records import NewRecord, RecordKind
 from gateway.schedule import SiteCalendar
 from gateway.storage.record_log import RecordLog
+from gateway.zones import ZoneService
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,18 @@ class Gateway:
         self._reader_state: dict[str, ReaderStatus] = {}
         self._inputs: dict[tuple[str, int], Callable[[bool], None]] = {}
         self.badges: BadgeHandler | None = None
+        self.device_taps: list[DeviceEventSink] = []  # also see every device event (sensors)
+        self._calendar = SiteCalendar.of(site.site.timezone, site.holidays)
+        self.zones = ZoneService(site, engine, self.recorder, self.bus, clock)
+        self.modes = DoorModes(
+            site,
+            engine=engine,
+            recorder=self.recorder,
+            doors=self._doors,
+            zones=self.zones,
+            calendar=self._calendar,
+            clock=clock,
+        )
         self._started = False
 
     # --- life cycle -------------------------------------------------------------------------
@@ -87,7 +110,10 @@ class Gateway:
             self._log.start()
         await loop.run_in_executor(None, self.index.load_all, self._engine)
         await loop.run_in_executor(None, self._pins.load)
+        await loop.run_in_executor(None, self.zones.load)
+        await loop.run_in_executor(None, self.modes.load)
         self._build_doors()
+        self.modes.start()
         self._started = True
         await self.record(
             NewRecord(
@@ -119,8 +145,10 @@ class Gateway:
             await module.stop()
         if self.badges is not None:
             self.badges.close()
+        self.modes.stop()
         for d in self._doors.values():
             d.close()
+        await loop_run(self.zones.close)
         await self._pins.flush()
         try:
             await self.record(NewRecord(RecordKind.SYSTEM, self._clock(), detail={"event": "stop"}))
@@ -134,7 +162,12 @@ class Gateway:
         places: dict[str, ReaderPlace] = {}
         for cfg in self._site.doors:
             door = DoorController(
-                cfg, self._modules.get(cfg.module), self.recorder, self.bus, self._clock
+                cfg,
+                self._modules.get(cfg.module),
+                self.recorder,
+                self.bus,
+                self._clock,
+                on_event=self._on_door_event,
             )
             self._doors[cfg.id] = door
             self._inputs[(cfg.module, cfg.contact_input)] = door.contact
@@ -160,16 +193,30 @@ class Gateway:
             places=places,
             readers=self._reader_of,
             index=self.index,
-            calendar=SiteCalendar.of(self._site.site.timezone, self._site.holidays),
+            calendar=self._calendar,
             recorder=self.recorder,
             pins=self._pins,
             pin_policy=self._site.pin,
             utcnow=self._clock,
+            zones=self.zones,
+            rules={z.id: zone_rules(z) for z in self._site.zones},
+            windows={z.id: zone_window(z) for z in self._site.zones},
+            interlock_clear=self.modes.interlock_clear,
+            on_supervisor=self.modes.supervisor_entered,
         )
+
+    def _on_door_event(self, door: DoorController, e: sm.Emit) -> None:
+        """Passages through doors feed the zones' occupancy."""
+        if e.kind is RecordKind.ACCESS_TAKEN and e.passage is not None:
+            self.zones.passed(door.cfg.zone, door.cfg.id, e.passage)
+        elif e.kind is RecordKind.DOOR_OPENED and ("by", "rex") in e.detail:
+            self.zones.rex_exit(door.cfg.zone, door.cfg.id)
 
     # --- device events (on the loop thread) ---------------------------------------------------
 
     def _on_device_event(self, ev: DeviceEvent) -> None:
+        for tap in self.device_taps:
+            tap(ev)
         if isinstance(ev, CardRead | CardUnreadable):
             assert self.badges is not None
             self.badges.on_card(ev)
@@ -267,6 +314,44 @@ class Gateway:
         await door.release(sm.ReleaseKind.DESK)
         return seq
 
+    def occupancy(self, zone_id: str) -> list[dict[str, object]]:
+        """Who is inside a zone now, in order of entry (UnknownZone when there is none)."""
+        try:
+            z = self.zones.occupancy(zone_id)
+        except KeyError:
+            raise UnknownZone(zone_id) from None
+        return [_occupant(o) for o in z.occupants]
+
+    async def set_door_mode(
+        self, door_id: str, mode: DoorMode, actor: str, reason: str | None
+    ) -> int:
+        """Set a door's mode from the desk; returns the record's seq (ModeRefused when unsafe)."""
+        self.door(door_id)
+        return await self.modes.set_mode(door_id, mode, actor, reason)
+
+    async def lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """Lock down every entrance of a zone; returns the record's seq."""
+        try:
+            return await self.modes.lockdown(zone_id, actor, reason)
+        except KeyError:
+            raise UnknownZone(zone_id) from None
+
+    async def release_lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """End a zone's lockdown; returns the record's seq."""
+        try:
+            return await self.modes.release_lockdown(zone_id, actor, reason)
+        except KeyError:
+            raise UnknownZone(zone_id) from None
+
+    async def forgive_passback(
+        self, zone_id: str, person_id: str, actor: str, note: str | None
+    ) -> int:
+        """Reset a person's anti-passback state in a zone; returns the record's seq."""
+        try:
+            return await self.zones.forgive(zone_id, person_id, actor, note)
+        except KeyError:
+            raise UnknownZone(zone_id) from None
+
     async def reload_person(self, person_id: str) -> None:
         """Refresh the decision index for one person after the API changed their data."""
         pins = {e.credential_id: e.pin_hash for e in self.index.entries_of(person_id)}
@@ -284,6 +369,41 @@ class Gateway:
     def live(self) -> AsyncIterator[LiveUpdate]:
         """Updates for dashboards."""
         return self._live.updates()
+
+
+def zone_rules(z: ZoneConfig) -> ZoneRules:
+    """The decision's view of a zone's rules."""
+    return ZoneRules(
+        zone_id=z.id,
+        anti_passback=z.anti_passback,
+        passback_timeout_s=z.passback_timeout_s,
+        require_purpose=z.require_purpose,
+        require_training=z.require_training,
+        recertify_days=z.recertify_days,
+        escort_required=z.escort.required,
+        contractors_escorted=z.escort.contractors,
+        two_person=z.two_person,
+    )
+
+
+def zone_window(z: ZoneConfig) -> float:
+    """How long a person waits at a zone's door for an escort or a second person."""
+    return z.two_person_window_s if z.two_person else z.escort.window_s
+
+
+def _occupant(o: Occupant) -> dict[str, object]:
+    return {
+        "person_id": o.person_id,
+        "person_kind": o.person_kind,
+        "since": o.since,
+        "escorted_by": o.escorted_by,
+        "entry_seq": o.entry_seq,
+    }
+
+
+async def loop_run(fn: Callable[[], None]) -> None:
+    """Run a blocking call in a worker thread."""
+    await asyncio.get_running_loop().run_in_executor(None, fn)
 
 
 def _on_rising(action: Callable[[], None]) -> Callable[[bool], None]:

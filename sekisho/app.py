@@ -18,7 +18,10 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from devices.mqtt.from_site import build_link
+from gateway.alarms.stack import AlarmStack
 from gateway.config import SiteConfig, load_site
+from gateway.mqtt.service import AlarmService, MqttService
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
@@ -56,6 +59,28 @@ def settings_for(data_dir: Path) -> Settings:
     return Settings(secret_key=SecretStr(load_or_create_token(data_dir / "secret.key")))
 
 
+def build_mqtt(
+    site: Site, gateway: Gateway, alarms: AlarmService | None = None
+) -> MqttService | None:
+    """The MQTT bus service when the site file has an enabled ``mqtt:`` section, else None."""
+    cfg = site.config.mqtt
+    if cfg is None or not cfg.enabled:
+        return None
+    link = build_link(cfg, site.config.site.id, site.base)
+    return MqttService(gateway, site.engine, link, alarms=alarms, zones=gateway)
+
+
+def describe_mqtt(config: SiteConfig) -> str:
+    """One line for the start-up banner: where MQTT goes, or that it is off."""
+    cfg = config.mqtt
+    if cfg is None or not cfg.enabled:
+        return "MQTT: off (no enabled mqtt: section in the site file)"
+    tls = " over TLS" if cfg.tls is not None else ""
+    return f"MQTT: {cfg.host}:{cfg.port}{tls}, topics under {cfg.topic_prefix(config.site.id)}/" + (
+        f", Home Assistant discovery on {cfg.discovery.prefix}/" if cfg.discovery.enabled else ""
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling (ours stops the gateway cleanly first)."""
 
@@ -89,12 +114,24 @@ async def serve(
         readers=build_readers(site.config, site.base),
         modules=build_modules(site.config),
     )
-    app = create_app(settings=settings_for(data_dir), engine=site.engine, core=gateway)
+    stack = AlarmStack.attach(gateway, site.engine)  # alarms, sensors, incidents (issue 6)
+    app = create_app(
+        settings=settings_for(data_dir),
+        engine=site.engine,
+        core=gateway,
+        alarms=stack.alarms,
+        incidents=stack.incidents,
+    )
+    mqtt = build_mqtt(site, gateway, stack.alarms)  # issue 6: None when the site has none
+    log.info("%s", describe_mqtt(site.config))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    if mqtt is not None:
+        await mqtt.start()  # before the gateway: its start-up events go out too
+    await stack.start()
     await gateway.start()
     try:
         serving = asyncio.create_task(server.serve())
@@ -106,5 +143,8 @@ async def serve(
             await on_ready(gateway, bound)
         await serving
     finally:
+        await stack.stop()
         await gateway.stop()
+        if mqtt is not None:
+            await mqtt.stop()  # after the gateway: its stop event goes out too
         site.engine.dispose()

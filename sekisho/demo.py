@@ -78,7 +78,13 @@ def seed(engine: Engine) -> int:
             return 0
         for p in demo_site.PEOPLE:
             kind = PersonKind(p.kind)
-            person = Person(site_id=site_id, kind=kind, name=p.name, organisation=p.organisation)
+            person = Person(
+                site_id=site_id,
+                kind=kind,
+                name=p.name,
+                organisation=p.organisation,
+                contract_end=now + timedelta(days=60) if kind is PersonKind.CONTRACTOR else None,
+            )
             s.add(person)
             s.flush()
             for c in p.cards:
@@ -158,6 +164,8 @@ def banner(data_dir: Path, port: int, exe: str) -> str:
         f"  {exe} sim badge sr-in 'Sato Hanako' --pin 2468     # granted, card+PIN",
         f"  {exe} sim door sr-door open                          # walk through",
         f"  {exe} sim badge sr-in 'Yamada Taro'                  # denied: Unauthorized",
+        f"  {exe} sim badge sr-in 'Ito Mai' --pin 7531         # a visitor waits for an escort...",
+        f"  {exe} sim badge sr-in 'Sato Hanako' --pin 2468     # ...who badges: both go in",
         f"  {exe} sim door vault-door force                      # forced-open alarm",
         f"  {exe} sim fault io1 cut                              # module lost: doors in fault",
         "",

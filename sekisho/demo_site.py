@@ -5,6 +5,7 @@ Everything here is sample data for `sekisho demo`; nothing of it is used by a re
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,13 @@ PEOPLE: tuple[DemoPerson, ...] = (
         (("server-room", "office"),),
     ),
     DemoPerson(
+        "Ito Mai",
+        "visitor",
+        "Example Systems Integrator",
+        (DemoCard("Ito Mai", "H10301:12:2003", "7531", "visitor: needs an escort's badge"),),
+        (("server-room", "always"),),
+    ),
+    DemoPerson(
         "Yamada Taro",
         "visitor",
         "Example Audit LLC",
@@ -90,6 +98,46 @@ ACCOUNTS: tuple[tuple[str, str, str], ...] = (
     ("auditor", "auditor", "Audit officer"),
     ("admin", "admin", "Appliance administrator"),
 )
+
+
+# Environment sensors on io1 (4-8-7(5)): how the sim wires them, and how the gateway reads them.
+SIM_SENSORS: dict[str, dict[str, Any]] = {
+    "sr-smoke": {"type": "contact", "label": "smoke", "input": 6},
+    "sr-water": {"type": "contact", "label": "water leak", "input": 7},
+    "ups-on-battery": {"type": "contact", "label": "UPS on battery", "input": 8},
+    "ups-low-battery": {"type": "contact", "label": "UPS low battery", "input": 9},
+    "vault-pir": {"type": "contact", "label": "intrusion (PIR)", "input": 10},
+    "rack-tamper": {"type": "contact", "label": "rack door tamper", "input": 11},
+    "sr-temp": {"type": "analog", "label": "temperature", "input_register": 0, "scale": 0.1,
+                "value": 22.5},
+    "sr-humidity": {"type": "analog", "label": "humidity", "input_register": 1, "scale": 0.1,
+                    "value": 45.0},
+    "vault-smoke": {"type": "loop", "label": "smoke (supervised)", "input_register": 2},
+}  # fmt: skip
+SENSORS: tuple[dict[str, Any], ...] = (
+    {"id": "sr-smoke", "name": "Server room smoke detector", "kind": "smoke",
+     "zone": "server-room", "module": "io1", "input": 6},
+    {"id": "sr-water", "name": "Server room leak detection", "kind": "water_leak",
+     "zone": "server-room", "module": "io1", "input": 7},
+    {"id": "ups-on-battery", "name": "UPS on battery", "kind": "ups_on_battery",
+     "zone": "server-room", "module": "io1", "input": 8},
+    {"id": "ups-low-battery", "name": "UPS low battery", "kind": "ups_low_battery",
+     "zone": "server-room", "module": "io1", "input": 9},
+    {"id": "vault-pir", "name": "Media vault motion detector", "kind": "intrusion",
+     "zone": "media-vault", "module": "io1", "input": 10},
+    {"id": "rack-tamper", "name": "Rack A door", "kind": "enclosure_tamper",
+     "zone": "server-room", "module": "io1", "input": 11},
+    {"id": "sr-temp", "name": "Server room temperature", "kind": "temperature",
+     "zone": "server-room", "module": "io1", "input_register": 0, "scale": 0.1,
+     "thresholds": {"high": 30.0, "low": 15.0, "hysteresis": 1.0},
+     "valid_min": -20.0, "valid_max": 80.0},
+    {"id": "sr-humidity", "name": "Server room humidity", "kind": "humidity",
+     "zone": "server-room", "module": "io1", "input_register": 1, "scale": 0.1,
+     "thresholds": {"high": 70.0, "low": 20.0, "hysteresis": 2.0},
+     "valid_min": 0.0, "valid_max": 100.0},
+    {"id": "vault-smoke", "name": "Media vault smoke detector (supervised loop)",
+     "kind": "smoke", "zone": "media-vault", "module": "io1", "input_register": 2, "eol": {}},
+)  # fmt: skip
 
 
 def sim_spec(data_dir: Path) -> dict[str, Any]:
@@ -119,6 +167,10 @@ def sim_spec(data_dir: Path) -> dict[str, Any]:
                     {"id": "vault-door", "strike_coil": 1, "contact_input": 2, "rex_input": 3},
                 ],
                 "named_inputs": {"vault-in-tamper": 4},
+                "register_count": 3,
+                "sensors": [
+                    {"id": sensor_id, **wiring} for sensor_id, wiring in SIM_SENSORS.items()
+                ],
             }
         ],
         "reader_tamper_inputs": {"vault-in": "io1:4"},
@@ -165,7 +217,16 @@ def site_file(data_dir: Path, module_port: int) -> dict[str, Any]:
         ],
         "modules": [{"id": "io1", "host": "127.0.0.1", "port": module_port, "device_id": 1}],
         "zones": [
-            {"id": "server-room", "name": "Server room (情報システム室)", "kind": "server_room"},
+            {
+                "id": "server-room",
+                "name": "Server room (情報システム室)",
+                "kind": "server_room",
+                "anti_passback": "soft",
+                "require_purpose": True,
+                "recertify_days": 90,
+                "lone_occupant_alarm_s": 900,
+                "escort": {"required": True, "contractors": True, "window_s": 20},
+            },
             {"id": "media-vault", "name": "Media vault (媒体保管庫)", "kind": "media_vault"},
         ],
         "doors": [
@@ -209,6 +270,7 @@ def site_file(data_dir: Path, module_port: int) -> dict[str, Any]:
         ],
         "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"],
         "pin": {"max_failures": 3, "lockout_s": 300, "entry_timeout_s": 10},
+        "sensors": copy.deepcopy(list(SENSORS)),
     }
 
 

@@ -64,6 +64,12 @@ def build_modules(site: SiteConfig) -> list[IOModule]:
         if r.tamper_input is not None:
             m = r.tamper_input.module
             used[m] = max(used.get(m, 0), r.tamper_input.point + 1)
+    registers: dict[str, int] = {}  # environment sensors (issue 6): inputs and input registers
+    for s in site.sensors:
+        if s.input is not None:
+            used[s.module] = max(used.get(s.module, 0), s.input + 1)
+        if s.input_register is not None:
+            registers[s.module] = max(registers.get(s.module, 0), s.input_register + 1)
     return [
         ModbusIOModule(
             m.id,
@@ -71,6 +77,7 @@ def build_modules(site: SiteConfig) -> list[IOModule]:
             m.port,
             device_id=m.device_id,
             input_count=max(8, used.get(m.id, 0)),
+            register_count=registers.get(m.id, 0),
             poll_ms=m.poll_ms,
             timeout_s=m.timeout_s,
         )

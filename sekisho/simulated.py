@@ -12,22 +12,31 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from devices.mqtt.from_site import build_link
+from gateway.alarms.stack import AlarmStack
 from gateway.config.site import WEEKDAYS, SiteConfig
 from gateway.core_events import RecordWritten
 from gateway.domain import CardId, CredentialStatus, DoorState, PersonKind
 from gateway.hashing import hash_secret
+from gateway.mqtt.service import MqttService
 from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
-from gateway.storage.models import Authorization, Credential, Person
+from gateway.storage.models import (
+    Authorization,
+    Credential,
+    Person,
+    TrainingRecord,
+    WorkOrder,
+)
 from sekisho import demo_site
 from sekisho.drivers import build_modules, build_readers
 from sekisho.secret_files import create_scbk
@@ -48,6 +57,8 @@ class SimulatedSite:
     engine: Any
     data_dir: Path
     written: list[tuple[int, NewRecord]] = field(default_factory=list)
+    stack: AlarmStack | None = None  # alarms, environment sensors, incidents (issue 6)
+    mqtt: MqttService | None = None  # when the (patched) site file has an mqtt: section
 
     async def wait_record(
         self, pred: Callable[[NewRecord], bool], within: float = 10.0, after: int = 0
@@ -98,12 +109,19 @@ class SimulatedSite:
         enabled: bool = True,
         valid_from: datetime | None = None,
         valid_to: datetime | None = None,
+        contract_end: datetime | None = None,
+        duress_pin: str | None = None,
+        supervisor: bool = False,
+        purpose: str | None = "routine operations",
+        granted_at: datetime | None = None,
     ) -> str:
         """Create a person with one credential and authorizations, and load them into the index."""
         site_id = self.config.site.id
         cid = CardId.parse(card)
         with Session(self.engine) as s:
-            person = Person(site_id=site_id, kind=kind, name=name, enabled=enabled)
+            person = Person(
+                site_id=site_id, kind=kind, name=name, enabled=enabled, contract_end=contract_end
+            )
             s.add(person)
             s.flush()
             s.add(
@@ -115,25 +133,80 @@ class SimulatedSite:
                     number=cid.number,
                     card_key=cid.key,
                     pin_hash=hash_secret(pin) if pin else None,
+                    duress_pin_hash=hash_secret(duress_pin) if duress_pin else None,
                     status=status,
                     valid_from=valid_from,
                     valid_to=valid_to,
                 )
             )
             for zone, schedule in zones:
-                s.add(
-                    Authorization(
-                        site_id=site_id,
-                        person_id=person.id,
-                        zone_id=zone,
-                        schedule_id=schedule,
-                        granted_by="test",
-                    )
+                auth = Authorization(
+                    site_id=site_id,
+                    person_id=person.id,
+                    zone_id=zone,
+                    schedule_id=schedule,
+                    granted_by="test",
+                    purpose=purpose,
+                    supervisor=supervisor,
                 )
+                if granted_at is not None:
+                    auth.granted_at = granted_at
+                s.add(auth)
             s.commit()
             pid = person.id
         await self.gateway.reload_person(pid)
         return pid
+
+    async def add_training(
+        self, person_id: str, course: str, valid_until: datetime | None = None
+    ) -> None:
+        """Record a completed training for a person and refresh the index."""
+        with Session(self.engine) as s:
+            s.add(
+                TrainingRecord(
+                    site_id=self.config.site.id,
+                    person_id=person_id,
+                    course=course,
+                    completed_at=datetime.now(UTC),
+                    valid_until=valid_until,
+                    recorded_by="test",
+                )
+            )
+            s.commit()
+        await self.gateway.reload_person(person_id)
+
+    async def add_work_order(
+        self,
+        person_id: str,
+        zone_id: str,
+        purpose: str,
+        *,
+        valid_from: datetime,
+        valid_to: datetime,
+        status: str = "approved",
+    ) -> str:
+        """Store a work order (approved by default) and refresh the index."""
+        with Session(self.engine) as s:
+            order = WorkOrder(
+                site_id=self.config.site.id,
+                person_id=person_id,
+                zone_id=zone_id,
+                purpose=purpose,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                status=status,
+                requested_by="test",
+                decided_by="manager" if status == "approved" else None,
+            )
+            s.add(order)
+            s.commit()
+            oid = order.id
+        await self.gateway.reload_person(person_id)
+        return oid
+
+    def inside(self, zone_id: str) -> list[str]:
+        """Person ids inside a zone, in order of entry."""
+        return [str(o["person_id"]) for o in self.gateway.occupancy(zone_id)]
 
     async def badge(self, reader: str, card: str, pin: str | None = None) -> tuple[int, NewRecord]:
         """Badge at a reader and return the access decision record it produced."""
@@ -181,6 +254,12 @@ async def start_simulated_site(
     )
     h = SimulatedSite(sim, gateway, config, engine, data_dir)
     gateway.bus.subscribe(RecordWritten, lambda e: h.written.append((e.seq, e.record)))
+    h.stack = AlarmStack.attach(gateway, engine)
+    if config.mqtt is not None and config.mqtt.enabled:
+        link = build_link(config.mqtt, config.site.id, data_dir)
+        h.mqtt = MqttService(gateway, engine, link, alarms=h.stack.alarms, zones=gateway)
+        await h.mqtt.start()
+    await h.stack.start()
     await gateway.start()
     await h.wait_until(
         lambda: all(r.online and r.secure for r in gateway.readers() if r.reader_id != "vault-in"),
@@ -196,7 +275,11 @@ async def start_simulated_site(
 
 
 async def stop_simulated_site(h: SimulatedSite) -> None:
-    """Stop the gateway, then the devices."""
+    """Stop the alarm stack, the gateway, then the devices."""
+    if h.stack is not None:
+        await h.stack.stop()
     await h.gateway.stop()
+    if h.mqtt is not None:
+        await h.mqtt.stop()
     await h.sim.stop()
     h.engine.dispose()

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from api.deps import CoreDep, SettingsDep, require
 from api.roles import Permission
 from api.schemas import error_responses
+from gateway.records import RecordKind
 
 router = APIRouter(prefix="/ui", tags=["ui"])
 
@@ -19,6 +20,7 @@ class UiConfigOut(BaseModel):
     timezone: str = Field(description="IANA zone in which the page shows times")
     idle_logoff_minutes: float = Field(description="log off after this long without activity")
     access_token_minutes: int = Field(description="lifetime of a token; refreshed before expiry")
+    record_kinds: list[str] = Field(description="every kind of record, for the feed's filter")
 
 
 @router.get(
@@ -35,4 +37,5 @@ def ui_config(settings: SettingsDep, core: CoreDep) -> UiConfigOut:
         timezone=site.timezone,
         idle_logoff_minutes=settings.idle_logoff_minutes,
         access_token_minutes=settings.access_token_minutes,
+        record_kinds=[kind.value for kind in RecordKind],
     )

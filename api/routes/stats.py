@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
@@ -188,7 +189,7 @@ def count_by_bucket(
     buckets = case(
         *[
             (and_(_T.c.ts >= lo, _T.c.ts < hi), index)
-            for index, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False))
+            for index, (lo, hi) in enumerate(pairwise(edges))
         ],
         else_=None,
     ).label("bucket")

@@ -167,6 +167,18 @@ def _print_list(info: dict[str, Any]) -> None:
             f"  {m['id']:<14} modbus tcp {m['host']}:{m['port']} device {m['device_id']}  "
             f"{status}{watchdog}" + (f"  inputs: {named}" if named else "")
         )
+    if info.get("sensors"):
+        typer.echo("\nSensors")
+        for x in info["sensors"]:
+            where = (
+                f"input {x['input']}"
+                if x["input"] is not None
+                else f"register {x['input_register']}"
+            )
+            typer.echo(
+                f"  {x['id']:<18} {x['module']} {where:<12} {x['type']:<8} "
+                f"{x['label']:<18} now {x['value']}"
+            )
     if info["cards"]:
         typer.echo("\nCards")
         for c in info["cards"]:
@@ -263,6 +275,20 @@ def input_(
     """Set a module input (smoke, water leak, intrusion, UPS ...) active, or --clear it."""
     _run(data_dir, "POST", "/input", {"module": module, "input": point, "active": not clear})
     typer.echo(f"{module}: input {point} {'inactive' if clear else 'active'}")
+
+
+@app.command()
+def sensor(
+    sensor_id: Annotated[str, typer.Argument(metavar="SENSOR", help="Sensor id")],
+    value: Annotated[
+        str,
+        typer.Argument(help="on|off (contact), a number (analog), normal|alarm|open|short (loop)"),
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Set an environment sensor: smoke on, temperature 31.5, a supervised loop open or short."""
+    reply = _run(data_dir, "POST", "/sensor", {"sensor": sensor_id, "value": value})
+    typer.echo(f"{sensor_id}: now {reply['value']} (raw {reply['raw']} on {reply['module']})")
 
 
 @app.command()

@@ -93,6 +93,13 @@ class InputBody(_Body):
     active: bool = True
 
 
+class SensorBody(_Body):
+    """POST /sensor."""
+
+    sensor: str
+    value: bool | float | str
+
+
 class NoiseBody(_Body):
     """POST /noise."""
 
@@ -167,6 +174,12 @@ async def _input(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
     return await site.set_input(req.module, req.input, req.active)
 
 
+async def _sensor(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
+    """POST /sensor."""
+    req = _parse(SensorBody, body)
+    return await site.sensor(req.sensor, req.value)
+
+
 async def _noise(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
     """POST /noise."""
     req = _parse(NoiseBody, body)
@@ -185,6 +198,7 @@ ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("POST", ("tamper",)): _tamper,
     ("POST", ("input",)): _input,
     ("POST", ("noise",)): _noise,
+    ("POST", ("sensor",)): _sensor,
 }
 
 

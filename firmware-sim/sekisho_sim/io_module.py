@@ -2,7 +2,9 @@
 
 Coils are relay outputs (strike relays, energised = released); discrete inputs are the door
 position switches (1 = open), request-to-exit buttons (1 = pressed), reader tamper loops
-(1 = tampered) and any further named inputs. A real pymodbus server answers on 127.0.0.1.
+(1 = tampered) and any further named inputs; input registers (``register_count``) hold the
+simulated environment sensors' values (``sekisho_sim.sensors``, 4-8-7(5)). A real pymodbus
+server answers on 127.0.0.1.
 
 Datastore choice: pymodbus 3.16's ``ModbusDeviceContext`` is now only a deprecated wrapper
 that deep-copies its blocks into a ``SimDevice``, so the old trick of overriding a data block's
@@ -29,9 +31,19 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from sekisho_sim.sensors import (
+    SensorType,
+    SimSensorError,
+    SimSensorSpec,
+    SimSensorView,
+    describe,
+    encode,
+)
+
 REX_PULSE_S = 0.5  # how long a request-to-exit press keeps its input active
 REX_OPEN_DELAY_S = 0.3  # the person pushes the door this long after pressing the button
-_COIL_READ, _INPUT_READ = 1, 2
+_COIL_READ, _INPUT_READ, _REGISTER_READ = 1, 2, 4
+_MAX_REGISTERS = 125  # Modbus limit on registers per read request
 _COIL_WRITES = frozenset({5, 15})
 _MAX_POINTS = 2000  # Modbus limit on bits per read request
 _NO_INPUTS: Mapping[str, int] = MappingProxyType({})
@@ -175,6 +187,8 @@ class SimIOModule:
         coil_count: int = 16,
         input_count: int = 16,
         watchdog_s: float | None = None,
+        register_count: int = 0,
+        sensors: Sequence[SimSensorSpec] = (),
     ) -> None:
         """Check the wiring (points in range, nothing wired twice); nothing listens yet."""
         if not 1 <= coil_count <= _MAX_POINTS or not 1 <= input_count <= _MAX_POINTS:
@@ -185,12 +199,15 @@ class SimIOModule:
             raise SimModuleError(f"module {module_id}: watchdog_s must be > 0 or None")
         if not 0 <= port <= 65535:
             raise SimModuleError(f"module {module_id}: port must be 0..65535")
+        if not 0 <= register_count <= _MAX_REGISTERS:
+            raise SimModuleError(f"module {module_id}: register_count must be 0..{_MAX_REGISTERS}")
         self.module_id = module_id
         self.host = host
         self.device_id = device_id
         self.coil_count = coil_count
         self.input_count = input_count
         self.watchdog_s = watchdog_s
+        self.register_count = register_count
         self._port = port
         self._doors: dict[str, _Door] = {}
         self._door_inputs: dict[int, str] = {}
@@ -207,6 +224,10 @@ class SimIOModule:
         self._lock = threading.Lock()
         self._coils = [False] * coil_count
         self._levels = [False] * input_count  # inputs not driven by door physics
+        self._registers = [0] * register_count
+        self._sensors: dict[str, SimSensorSpec] = {}
+        for sensor in sensors:
+            self._add_sensor(sensor)
         self._last_request = time.monotonic()
         self._watchdog_trips = 0
         self._requests = 0
@@ -238,6 +259,30 @@ class SimIOModule:
             self._door_inputs[point] = spec.door_id
         self._doors[spec.door_id] = _Door(spec)
 
+    def _add_sensor(self, spec: SimSensorSpec) -> None:
+        """Wire one sensor (to a free input or register) and give it its initial value."""
+        what = f"sensor {spec.sensor_id}"
+        if spec.sensor_id in self._sensors:
+            raise SimModuleError(f"{what} is declared twice")
+        for other in self._sensors.values():
+            if (spec.input is not None and other.input == spec.input) or (
+                spec.register is not None and other.register == spec.register
+            ):
+                raise SimModuleError(f"{what}: its point is used by sensor {other.sensor_id}")
+        if spec.input is not None:
+            self._check_input(spec.input, what)
+            if spec.input in self._door_inputs or spec.input in self._named.values():
+                raise SimModuleError(f"{what}: input {spec.input} is wired to something else")
+        if spec.register is not None and not 0 <= spec.register < self.register_count:
+            raise SimModuleError(
+                f"{what}: register {spec.register} out of range 0..{self.register_count - 1}"
+            )
+        self._sensors[spec.sensor_id] = spec
+        try:
+            self._write_sensor(spec, encode(spec, spec.initial))
+        except SimSensorError as exc:
+            raise SimModuleError(str(exc)) from None
+
     def _check_input(self, point: int, what: str) -> None:
         """Refuse an input point the module does not have."""
         if not 0 <= point < self.input_count:
@@ -264,6 +309,11 @@ class SimIOModule:
     def named_inputs(self) -> Mapping[str, int]:
         """Named inputs and their points."""
         return dict(self._named)
+
+    @property
+    def sensor_ids(self) -> tuple[str, ...]:
+        """Sensors wired to this module."""
+        return tuple(self._sensors)
 
     @property
     def watchdog_trips(self) -> int:
@@ -329,12 +379,17 @@ class SimIOModule:
         """Our device at ``device_id``, plus a catch-all answering 'gateway: no response'."""
 
         def blocks() -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
-            """Coils and discrete inputs; no registers (reads of them are illegal addresses)."""
+            """Coils, discrete inputs and input registers; no holding registers."""
+            inputs = (
+                SimData(0, count=self.register_count, values=0, datatype=DataType.REGISTERS)
+                if self.register_count
+                else SimData(0, datatype=DataType.INVALID)  # reads are illegal addresses
+            )
             return (
                 [SimData(0, count=self.coil_count, values=False, datatype=DataType.BITS)],
                 [SimData(0, count=self.input_count, values=False, datatype=DataType.BITS)],
-                [SimData(0, datatype=DataType.INVALID)],  # no registers on this module
-                [SimData(0, datatype=DataType.INVALID)],
+                [SimData(0, datatype=DataType.INVALID)],  # no holding registers
+                [inputs],
             )
 
         async def nobody(*_args: object) -> ExcCodes:
@@ -370,6 +425,8 @@ class SimIOModule:
                         self.on_coil_write(address + offset, bool(level), time.perf_counter_ns())
             if func_code == _INPUT_READ:
                 _pack_bits(self._input_levels(now), registers)
+            elif func_code == _REGISTER_READ:
+                registers[: self.register_count] = self._registers
             elif func_code == _COIL_READ or func_code in _COIL_WRITES:
                 _pack_bits(self._coils, registers)
         return None
@@ -500,3 +557,66 @@ class SimIOModule:
         with self._lock:
             self._settle(time.monotonic())
             return self._coils[point]
+
+    # ------------------------------------------------------------------------- sensors
+
+    def _sensor(self, sensor_id: str) -> SimSensorSpec:
+        """The sensor called ``sensor_id`` or a SimModuleError naming the known ones."""
+        spec = self._sensors.get(sensor_id)
+        if spec is None:
+            known = ", ".join(self._sensors) or "none"
+            raise SimModuleError(
+                f"module {self.module_id} has no sensor {sensor_id!r} (known: {known})"
+            )
+        return spec
+
+    def _write_sensor(self, spec: SimSensorSpec, raw: int) -> None:
+        """Put a raw level or register word where the module reports it."""
+        with self._lock:
+            if spec.type is SensorType.CONTACT:
+                assert spec.input is not None  # checked by SimSensorSpec
+                self._levels[spec.input] = bool(raw)
+            else:
+                assert spec.register is not None
+                self._registers[spec.register] = raw
+
+    def _raw(self, spec: SimSensorSpec) -> int:
+        """The raw level or register word of a sensor now."""
+        with self._lock:
+            if spec.type is SensorType.CONTACT:
+                assert spec.input is not None
+                return int(self._levels[spec.input])
+            assert spec.register is not None
+            return self._registers[spec.register]
+
+    def set_sensor(self, sensor_id: str, value: str | float | bool) -> SimSensorView:
+        """Set a sensor: on/off, a number, or a loop state (normal|alarm|open|short)."""
+        spec = self._sensor(sensor_id)
+        try:
+            raw = encode(spec, value)
+        except SimSensorError as exc:
+            raise SimModuleError(str(exc)) from None
+        self._write_sensor(spec, raw)
+        return self.sensor_view(sensor_id)
+
+    def sensor_view(self, sensor_id: str) -> SimSensorView:
+        """What a sensor reports right now."""
+        spec = self._sensor(sensor_id)
+        raw = self._raw(spec)
+        return SimSensorView(spec.sensor_id, spec.type.value, spec.label, describe(spec, raw), raw)
+
+    def set_register(self, register: int, raw: int) -> None:
+        """Put any word (0..65535) in an input register, e.g. junk from a broken sensor."""
+        if not 0 <= register < self.register_count:
+            raise SimModuleError(f"module {self.module_id}: register {register} out of range")
+        if not 0 <= raw <= 0xFFFF:
+            raise SimModuleError(f"module {self.module_id}: a register word is 0..65535")
+        with self._lock:
+            self._registers[register] = raw
+
+    def register(self, register: int) -> int:
+        """The word a Modbus read of input register ``register`` would return now."""
+        if not 0 <= register < self.register_count:
+            raise SimModuleError(f"module {self.module_id}: register {register} out of range")
+        with self._lock:
+            return self._registers[register]

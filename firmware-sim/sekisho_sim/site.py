@@ -24,6 +24,7 @@ from sekisho_sim.io_module import DoorActionResult, SimDoorSpec, SimDoorView, Si
 from sekisho_sim.io_module import SimModuleError as _SimModuleError
 from sekisho_sim.osdp_reader import FeedbackRecord, SimOsdpBus, SimReaderSpec
 from sekisho_sim.rdm6300_reader import SimRdm6300
+from sekisho_sim.sensors import SensorType, SimSensorError, SimSensorSpec
 from sekisho_sim.spec import CONTROL_FILE, SimSpec
 
 PIN_PROMPT_WAIT_S = 2.0  # how long ``badge`` waits for the amber PIN prompt before typing
@@ -94,6 +95,7 @@ class SimSite:
         self._rdm: dict[str, SimRdm6300] = {}
         self._modules: dict[str, SimIOModule] = {}
         self._door_module: dict[str, str] = {}
+        self._sensor_module: dict[str, str] = {}
         self._keys_saved: dict[str, bytes | None] = {}
         self._cut: set[str] = set()
         self._tampered: set[str] = set()
@@ -106,6 +108,8 @@ class SimSite:
         for module in spec.modules:
             for door in module.doors:
                 self._door_module[door.id] = module.id
+            for sensor in module.sensors:
+                self._sensor_module[sensor.id] = module.id
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -174,6 +178,19 @@ class SimSite:
                     coil_count=mod_spec.coil_count,
                     input_count=mod_spec.input_count,
                     watchdog_s=mod_spec.watchdog_s,
+                    register_count=mod_spec.register_count,
+                    sensors=[
+                        SimSensorSpec(
+                            sensor.id,
+                            SensorType(sensor.type),
+                            input=sensor.input,
+                            register=sensor.input_register,
+                            scale=sensor.scale,
+                            label=sensor.label,
+                            initial=sensor.value,
+                        )
+                        for sensor in mod_spec.sensors
+                    ],
                 )
                 await module.start()
                 self._modules[mod_spec.id] = module
@@ -181,7 +198,7 @@ class SimSite:
             await self._control.start()
             self._key_task = asyncio.create_task(self._persist_keys_forever(), name="sim-keys")
             self._write_control_file()
-        except (OSError, ValueError, _SimModuleError) as exc:
+        except (OSError, ValueError, _SimModuleError, SimSensorError) as exc:
             await self.stop()
             raise SiteError(f"the sim could not start: {exc}") from exc
         except BaseException:
@@ -471,6 +488,18 @@ class SimSite:
             raise SiteError(str(exc)) from None
         return {"module": module_id, "input": name_or_point, "active": active}
 
+    async def sensor(self, sensor_id: str, value: str | float | bool) -> dict[str, Any]:
+        """Set a sensor: on/off, a number, or a loop state (normal|alarm|open|short)."""
+        module_id = self._sensor_module.get(sensor_id)
+        if module_id is None:
+            known = ", ".join(self._sensor_module) or "none"
+            raise UnknownDevice(f"no sensor {sensor_id!r} (known: {known})")
+        try:
+            view = self._module(module_id).set_sensor(sensor_id, value)
+        except _SimModuleError as exc:
+            raise SiteError(str(exc)) from None
+        return {"sensor": sensor_id, "module": module_id, "value": view.value, "raw": view.raw}
+
     async def noise(self, device_id: str) -> dict[str, Any]:
         """Put random bytes on a reader's line (an OSDP reader's whole bus, or an RDM6300)."""
         if device_id in self._rdm:
@@ -542,8 +571,23 @@ class SimSite:
             )
         modules: list[dict[str, Any]] = []
         doors: list[dict[str, Any]] = []
+        sensors: list[dict[str, Any]] = []
         for mod_spec in self.spec.modules:
             module = self._modules.get(mod_spec.id)
+            for sensor in mod_spec.sensors:
+                now = module.sensor_view(sensor.id) if module is not None else None
+                sensors.append(
+                    {
+                        "id": sensor.id,
+                        "module": mod_spec.id,
+                        "type": sensor.type,
+                        "label": sensor.label,
+                        "input": sensor.input,
+                        "input_register": sensor.input_register,
+                        "value": now.value if now is not None else None,
+                        "raw": now.raw if now is not None else None,
+                    }
+                )
             modules.append(
                 {
                     "id": mod_spec.id,
@@ -584,6 +628,7 @@ class SimSite:
             ],
             "modules": modules,
             "doors": doors,
+            "sensors": sensors,
             "cards": [c.model_dump() for c in self.spec.cards],
         }
 

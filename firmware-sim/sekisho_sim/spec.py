@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -89,6 +89,29 @@ class DoorWiringSpec(_Strict):
     pass_time_s: float = Field(default=2.0, gt=0, le=600)
 
 
+class SensorSpec(_Strict):
+    """A simulated environment sensor on a module (see ``sekisho_sim.sensors``)."""
+
+    id: Ident
+    type: Literal["contact", "analog", "loop"]
+    label: str = ""  # what it is: smoke, water leak, temperature ...
+    input: int | None = Field(default=None, ge=0)  # contact: discrete input point
+    input_register: int | None = Field(default=None, ge=0)  # analog/loop: input register
+    scale: float = 1.0  # analog: value = raw * scale
+    value: bool | float | str | None = None  # initial value (default off / 0 / normal)
+
+    @model_validator(mode="after")
+    def _wiring(self) -> Self:
+        """A contact has an input; analog and loop sensors have an input register."""
+        if self.type == "contact" and (self.input is None or self.input_register is not None):
+            raise ValueError(f"sensor {self.id}: a contact needs input (and no input_register)")
+        if self.type != "contact" and (self.input_register is None or self.input is not None):
+            raise ValueError(f"sensor {self.id}: needs input_register (and no input)")
+        if self.scale == 0:
+            raise ValueError(f"sensor {self.id}: scale must not be 0")
+        return self
+
+
 class ModuleSpec(_Strict):
     """One simulated Modbus TCP I/O module."""
 
@@ -100,6 +123,8 @@ class ModuleSpec(_Strict):
     input_count: int = Field(default=16, ge=1, le=2000)
     doors: list[DoorWiringSpec] = Field(default_factory=list)
     named_inputs: dict[str, int] = Field(default_factory=dict)
+    register_count: int = Field(default=0, ge=0, le=125)  # input registers (sensor values)
+    sensors: list[SensorSpec] = Field(default_factory=list)
 
 
 class SampleCard(_Strict):
@@ -140,6 +165,11 @@ class SimSpec(_Strict):
     def door_ids(self) -> list[str]:
         """Every door wired to a module, in file order."""
         return [d.id for m in self.modules for d in m.doors]
+
+    @property
+    def sensor_ids(self) -> list[str]:
+        """Every sensor on a module, in file order."""
+        return [s.id for m in self.modules for s in m.sensors]
 
     def tamper_wiring(self, reader_id: str) -> tuple[str, int] | None:
         """The (module, input point) a reader's tamper switch is wired to, if any."""
@@ -185,6 +215,7 @@ class SimSpec(_Strict):
             + self.reader_ids
             + [m.id for m in self.modules],
             "door id": self.door_ids,
+            "sensor id": self.sensor_ids,
             "link": [b.link for b in self.osdp_buses] + [r.link for r in self.rdm6300_readers],
             "card label": [c.label for c in self.cards],
             "fixed module port": [m.port for m in self.modules if m.port],

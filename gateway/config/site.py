@@ -10,8 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.alarms.config import AlarmsConfig
+from gateway.audit.config import AuditConfig
 from gateway.domain import AuthMode, DoorMode
+from gateway.environment.config import SensorConfig, check_sensor_wiring
+from gateway.incidents.config import IncidentsConfig
+from gateway.mqtt.config import MqttConfig, check_mqtt
 
+ALWAYS_ID = "always"
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 _SPAN = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -114,12 +120,53 @@ class ModuleConfig(Strict):
     timeout_s: float = Field(default=1.0, gt=0, le=30)
 
 
+class AntiPassback(StrEnum):
+    """Anti-passback at a zone's entrances."""
+
+    OFF = "off"  # no check
+    SOFT = "soft"  # grant, but record a violation
+    HARD = "hard"  # deny entry to someone already inside (exit is never refused)
+    TIMED = "timed"  # deny re-entry within passback_timeout_s of the last entry
+
+
+class RexAttribution(StrEnum):
+    """Who is taken to have left when a door opens by request-to-exit."""
+
+    UNKNOWN = "unknown"  # nobody: the exit is recorded as unattributed
+    LAST_IN = "last_in"  # the person who entered the zone last
+
+
+class EscortPolicy(Strict):
+    """The escort rule for outsiders (4-8-7(1) 部外者の識別化, 同行)."""
+
+    required: bool = True  # visitors open this zone's doors only with an escort's badge
+    contractors: bool = True  # contractors count as outsiders here
+    window_s: float = Field(default=15.0, gt=0, le=300)  # escort and outsider badge this close
+
+
 class ZoneConfig(Strict):
     """A guarded area: a server room, a media vault, or an area on the way."""
 
     id: Ident
     name: str
     kind: ZoneKind = ZoneKind.SERVER_ROOM
+    anti_passback: AntiPassback = AntiPassback.OFF
+    passback_timeout_s: float = Field(default=300.0, gt=0)  # for anti_passback: timed
+    two_person: bool = False  # the door opens only when two authorized people badge
+    two_person_window_s: float = Field(default=10.0, gt=0, le=300)
+    lone_occupant_alarm_s: float | None = Field(default=None, gt=0)  # alarm: one person alone
+    escort: EscortPolicy = EscortPolicy()
+    require_purpose: bool = False  # 用件の確認: a standing purpose or an approved work order
+    require_training: str | None = None  # a course whose record must be current (4-8-3)
+    recertify_days: int | None = Field(default=None, ge=1, le=3650)  # authorizations lapse
+    rex_attribution: RexAttribution = RexAttribution.UNKNOWN
+
+
+class InterlockConfig(Strict):
+    """Doors of a mantrap: one may open only while every other is closed and locked."""
+
+    id: Ident
+    doors: list[Ident] = Field(min_length=2)
 
 
 class DoorConfig(Strict):
@@ -137,6 +184,8 @@ class DoorConfig(Strict):
     auth: AuthMode = AuthMode.CARD  # applies to entry; see pin_on_exit
     pin_on_exit: bool = False  # card_and_pin doors: also ask for the PIN when leaving
     mode: DoorMode = DoorMode.ACCESS  # the door mode at start-up
+    unlock_schedule: Ident | None = None  # free passage (unlocked) during this schedule
+    first_person_in: bool = False  # ...but only once a supervisor has entered in that span
     strike_time_s: float = Field(default=5.0, gt=0, le=120)  # how long the lock stays released
     held_open_s: float = Field(
         default=30.0, gt=0, le=3600
@@ -214,18 +263,41 @@ class SiteConfig(Strict):
     doors: list[DoorConfig]
     schedules: list[Schedule] = Field(default_factory=list)
     holidays: list[date] = Field(default_factory=list)
+    interlocks: list[InterlockConfig] = Field(default_factory=list)
     pin: PinPolicy = PinPolicy()
+    sensors: list[SensorConfig] = Field(default_factory=list)  # environment, 4-8-7(5)
+    alarms: AlarmsConfig = AlarmsConfig()  # per-type priority, escalation, instructions
+    incidents: IncidentsConfig = IncidentsConfig()  # 4-8-11: notification, legal periods
+    audit: AuditConfig = AuditConfig()  # 4-8-6(3)-(5): checkpoints, retention, analysis
+    mqtt: MqttConfig | None = None  # the MQTT bus and Home Assistant; none: MQTT off
 
     @model_validator(mode="after")
     def _references(self) -> Self:
         # Messages begin with the path they are about, so the loader can name the line.
-        for section in ("osdp_buses", "readers", "modules", "zones", "doors", "schedules"):
+        for section in (
+            "osdp_buses",
+            "readers",
+            "modules",
+            "zones",
+            "doors",
+            "schedules",
+            "interlocks",
+        ):
             _unique(section, [item.id for item in getattr(self, section)])
         self._check_readers()
         self._check_doors()
         self._check_points()
+        self._check_interlocks()
         if self.pin.min_length > self.pin.max_length:
             raise ValueError("pin.min_length: longer than pin.max_length")
+        self.audit.check_references({s.id for s in self.schedules})
+        if self.mqtt is not None:
+            check_mqtt(
+                self.mqtt,
+                site_id=self.site.id,
+                zones=(z.id for z in self.zones),
+                sensor_ids=(s.id for s in self.sensors),
+            )
         return self
 
     def _check_readers(self) -> None:
@@ -272,6 +344,25 @@ class SiteConfig(Strict):
                         f"doors[{i}].auth: card_and_pin needs a keypad; {rid} has none"
                     )
 
+    def _check_interlocks(self) -> None:
+        doors = {d.id for d in self.doors}
+        schedules = {s.id for s in self.schedules} | {ALWAYS_ID}
+        seen: dict[str, str] = {}
+        for i, group in enumerate(self.interlocks):
+            for door in group.doors:
+                if door not in doors:
+                    raise ValueError(f"interlocks[{i}].doors: unknown door {door!r}")
+                if door in seen:
+                    raise ValueError(f"interlocks[{i}].doors: {door} is already in {seen[door]}")
+                seen[door] = group.id
+        for i, d in enumerate(self.doors):
+            if d.unlock_schedule is not None and d.unlock_schedule not in schedules:
+                raise ValueError(
+                    f"doors[{i}].unlock_schedule: unknown schedule {d.unlock_schedule!r}"
+                )
+            if d.first_person_in and d.unlock_schedule is None:
+                raise ValueError(f"doors[{i}].first_person_in: needs an unlock_schedule")
+
     def _check_points(self) -> None:
         inputs: dict[tuple[str, int], str] = {}
         outputs: dict[tuple[str, int], str] = {}
@@ -290,6 +381,12 @@ class SiteConfig(Strict):
             if r.tamper_input is not None:
                 key = (r.tamper_input.module, r.tamper_input.point)
                 claim(inputs, key, f"readers[{i}].tamper_input")
+        check_sensor_wiring(
+            self.sensors,
+            modules=(m.id for m in self.modules),
+            zones=(z.id for z in self.zones),
+            used_inputs=inputs,
+        )
 
     def zone(self, zone_id: str) -> ZoneConfig:
         """The zone with this id; KeyError when there is none."""
@@ -303,13 +400,13 @@ class SiteConfig(Strict):
         for s in self.schedules:
             if s.id == schedule_id:
                 return s
-        if schedule_id == ALWAYS.id:
+        if schedule_id == ALWAYS_ID:
             return ALWAYS
         raise KeyError(schedule_id)
 
 
 ALWAYS = Schedule(
-    id="always",
+    id=ALWAYS_ID,
     name="Always (24/7, holidays included)",
     week={d: ["00:00-24:00"] for d in WEEKDAYS},
     holidays="as_weekday",

@@ -34,15 +34,16 @@ def current(engine: Engine) -> str | None:
     """The revision the database is at, or None for a database never migrated."""
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
     except SQLAlchemyError as exc:
         raise StorageError(
             f"cannot read the schema revision of {describe(engine)}: {exc}"
         ) from None
+    return ",".join(sorted(heads)) if heads else None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database up to ``revision``; a no-op when it is there already.
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the database up to ``revision`` (every head by default); a no-op when it is there.
 
     Refuses (with :class:`SchemaError`) a database that holds tables but was not created by
     these migrations, and one whose recorded revision the code does not know. On both SQLite

@@ -18,7 +18,10 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Index,
+    Integer,
+    LargeBinary,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -96,6 +99,7 @@ class Person(SQLModel, table=True):
     organisation: str | None = Field(default=None, max_length=200)
     employee_no: str | None = Field(default=None, max_length=64)
     enabled: bool = True
+    contract_end: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
 
@@ -113,6 +117,7 @@ class Credential(SQLModel, table=True):
     number: int = Field(sa_type=BigInteger)  # EM4100 numbers use all 32 bits
     card_key: str = Field(max_length=64)  # CardId.key, the lookup key
     pin_hash: str | None = Field(default=None, max_length=255)  # argon2id; never the PIN
+    duress_pin_hash: str | None = Field(default=None, max_length=255)  # argon2id
     status: CredentialStatus = Field(
         default=CredentialStatus.ENABLED, sa_column=enum_column(CredentialStatus)
     )
@@ -138,6 +143,70 @@ class Authorization(SQLModel, table=True):
     granted_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     revoked_by: str | None = Field(default=None, max_length=64)
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    recertified_by: str | None = Field(default=None, max_length=64)
+    recertified_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    supervisor: bool = False  # may open first-person-in doors for the day
+
+
+class TrainingRecord(SQLModel, table=True):
+    """A person's completed training (4-8-3): a zone may require a current one."""
+
+    __tablename__ = "training_record"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=32)
+    course: str = Field(max_length=63)
+    completed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    valid_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+
+
+class WorkOrder(SQLModel, table=True):
+    """A purpose for one person's entry to a zone in a time window (用件の確認), once approved."""
+
+    __tablename__ = "work_order"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    person_id: str = Field(foreign_key="person.id", index=True, max_length=32)
+    zone_id: str = Field(max_length=63)
+    purpose: str = Field(max_length=500)
+    valid_from: datetime = Field(sa_column=utc_column(nullable=False))
+    valid_to: datetime = Field(sa_column=utc_column(nullable=False))
+    status: str = Field(default="requested", max_length=16)  # requested/approved/rejected/cancelled
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decision_note: str | None = Field(default=None, max_length=500)
+
+
+class Presence(SQLModel, table=True):
+    """Working state: who is inside which zone (occupancy, anti-passback); records are history."""
+
+    __tablename__ = "presence"
+    site_id: str = Field(primary_key=True, max_length=63)
+    zone_id: str = Field(primary_key=True, max_length=63)
+    person_id: str = Field(primary_key=True, max_length=32)
+    person_kind: str = Field(max_length=16)
+    inside: bool = False
+    since: datetime = Field(sa_column=utc_column(nullable=False))  # of the current state
+    last_in: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    escorted_by: str | None = Field(default=None, max_length=32)
+    entry_seq: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class DoorModeState(SQLModel, table=True):
+    """Working state: a door mode set from the desk or by a lockdown survives a restart."""
+
+    __tablename__ = "door_mode_state"
+    site_id: str = Field(primary_key=True, max_length=63)
+    door_id: str = Field(primary_key=True, max_length=63)
+    mode: str = Field(max_length=16)
+    lockdown: bool = False  # set by a zone lockdown (released together)
+    set_by: str = Field(max_length=64)
+    set_at: datetime = Field(sa_column=utc_column(nullable=False))
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class Account(SQLModel, table=True):
@@ -198,6 +267,38 @@ class Record(SQLModel, table=True):
     detail: dict[str, object] = Field(
         default_factory=dict, sa_column=Column(SAJSON, nullable=False)
     )
+    # Tamper evidence (gateway.audit.entry): the leaf of record seq is SHA-256(0x00 || commitment),
+    # commitment = SHA-256(salt || canonical JSON). A retention purge blanks the personal fields
+    # and the salt, names the purge record in ``purged_by``, and leaves the commitment.
+    salt: bytes | None = Field(default=None, sa_column=Column(LargeBinary(16), nullable=True))
+    commitment: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
+    purged_by: int | None = Field(default=None)
+
+
+class AuditNode(SQLModel, table=True):
+    """A stored Merkle subtree hash: every complete subtree whose level is a multiple of 8.
+
+    Together with the records' commitments (level 0) these are the tree's tiles: any node is
+    at most 255 hashes away from stored ones, so proofs and roots at any size stay cheap.
+    """
+
+    __tablename__ = "audit_node"
+    site_id: str = Field(primary_key=True, max_length=63)
+    level: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True, sa_type=BigInteger)
+    hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint (C2SP tlog-checkpoint note) of a site's log at one tree size."""
+
+    __tablename__ = "audit_checkpoint"
+    site_id: str = Field(primary_key=True, max_length=63)
+    size: int = Field(primary_key=True, sa_type=BigInteger)
+    root: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    note: str = Field(max_length=2000)
+    key: str = Field(max_length=300)  # the verifier key (public) that signed it
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 # Core tables, for the hot paths that skip the ORM.
@@ -205,3 +306,111 @@ PERSON_TABLE = SQLModel.metadata.tables["person"]
 CREDENTIAL_TABLE = SQLModel.metadata.tables["credential"]
 AUTHORIZATION_TABLE = SQLModel.metadata.tables["authorization"]
 RECORD_TABLE = SQLModel.metadata.tables["record"]
+TRAINING_TABLE = SQLModel.metadata.tables["training_record"]
+WORK_ORDER_TABLE = SQLModel.metadata.tables["work_order"]
+PRESENCE_TABLE = SQLModel.metadata.tables["presence"]
+DOOR_MODE_TABLE = SQLModel.metadata.tables["door_mode_state"]
+AUDIT_NODE_TABLE = SQLModel.metadata.tables["audit_node"]
+AUDIT_CHECKPOINT_TABLE = SQLModel.metadata.tables["audit_checkpoint"]
+
+
+# --- alarms and incidents (issue 6: 4-8-7(4)(5), 4-8-11) ------------------------------------
+
+
+class AlarmRow(SQLModel, table=True):
+    """The working state of one alarm (the console); its history is in the record log."""
+
+    __tablename__ = "alarm"
+    __table_args__ = (Index("ix_alarm_site_closed", "site_id", "closed_at"),)
+    id: str = Field(primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    type: str = Field(max_length=48)  # gateway.alarms.catalogue type
+    priority: int
+    source: str = Field(max_length=160)  # e.g. "door:sr-door"
+    zone_id: str | None = Field(default=None, max_length=63)
+    door_id: str | None = Field(default=None, max_length=63)
+    raised_at: datetime = Field(sa_column=utc_column(nullable=False))
+    last_at: datetime = Field(sa_column=utc_column(nullable=False))
+    count: int = 1
+    condition_active: bool = True
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    closed_by: str | None = Field(default=None, max_length=64)
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    note: str | None = Field(default=None, max_length=500)
+    escalated: bool = False
+    escalate_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class IncidentRow(SQLModel, table=True):
+    """An incident (4-8-11): who opened it, what it involves, its cause and measures."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_site_opened", "site_id", "opened_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    zone_id: str | None = Field(default=None, max_length=63)
+    alarm_id: str | None = Field(default=None, max_length=32)  # the alarm it was opened from
+    opened_at: datetime = Field(sa_column=utc_column(nullable=False))
+    opened_by: str = Field(max_length=64)
+    personal_data: bool = False  # held personal information is involved (4-8-11(6)(7))
+    personal_data_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    root_cause: str | None = Field(default=None, max_length=4000)
+    measures: str | None = Field(default=None, max_length=4000)  # recurrence prevention
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    closed_by: str | None = Field(default=None, max_length=64)
+
+
+class IncidentStepRow(SQLModel, table=True):
+    """One time-stamped step of an incident's timeline (each is also a record in the log)."""
+
+    __tablename__ = "incident_step"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    incident_id: str = Field(foreign_key="incident.id", index=True, max_length=32)
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    kind: str = Field(max_length=32)  # gateway.incidents.model.StepKind
+    actor: str | None = Field(default=None, max_length=64)
+    text: str | None = Field(default=None, max_length=4000)
+    detail: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(SAJSON, nullable=False)
+    )
+
+
+class IncidentDeadlineRow(SQLModel, table=True):
+    """A legal reporting step of an incident that involves personal data, and its due time."""
+
+    __tablename__ = "incident_deadline"
+    incident_id: str = Field(foreign_key="incident.id", primary_key=True, max_length=32)
+    step: str = Field(primary_key=True, max_length=63)  # e.g. "preliminary_report"
+    site_id: str = Field(max_length=63)
+    due_at: datetime = Field(sa_column=utc_column(nullable=False))
+    done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    done_by: str | None = Field(default=None, max_length=64)
+    overdue: bool = False  # the overdue record (and alarm) has been written
+
+
+class MqttOutboxEntry(SQLModel, table=True):
+    """An MQTT event waiting for the broker: sent in ``id`` order, then deleted.
+
+    Not the record log (which stays append-only): a queue that survives a broker outage and a
+    gateway restart, each event keeping the time it happened (``created_at``, also in its JSON).
+    """
+
+    __tablename__ = "mqtt_outbox"
+    __table_args__ = (
+        Index("ix_mqtt_outbox_site_id_id", "site_id", "id"),
+        {"sqlite_autoincrement": True},  # ids only grow: delivery order is id order
+    )
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    site_id: str = Field(max_length=63)
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    topic: str = Field(max_length=255)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON

@@ -8,7 +8,7 @@ the next one; the primary key (site_id, seq) serves it without OFFSET scans.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final
 
@@ -23,7 +23,6 @@ from gateway.storage.models import Record
 MAX_LIMIT: Final = 10_000  # one page; larger reads page through (and exports are audited)
 
 _T: Final[Table] = SQLModel.metadata.tables[Record.__tablename__]
-_COLUMNS: Final = tuple(_T.columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +44,10 @@ class StoredRecord:
     reason: str | None
     actor: str | None
     detail: dict[str, object]
+
+
+# The record's own fields, in StoredRecord order (not the audit columns: salt, commitment...).
+_COLUMNS: Final = tuple(_T.c[f.name] for f in fields(StoredRecord))
 
 
 def query_records(

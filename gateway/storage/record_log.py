@@ -9,6 +9,11 @@ numbers it in arrival order, inserts it with one executemany and commits once: u
 records share one fsync; on an idle log one record costs one commit. A failed batch fails each
 of its callers with a :class:`StorageError` and leaves the sequence where it was, so the next
 batch has no gap; the writer reconnects and goes on serving.
+
+Tamper evidence (4-8-6(4), ``gateway.audit``): for each record the writer draws a salt,
+computes the commitment to the record's canonical JSON and appends its leaf to the site's
+RFC 9162 Merkle tree, whose right edge it keeps in memory. Tile hashes the batch completes and,
+every N records or T seconds, a signed checkpoint go into the same transaction as the records.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
@@ -25,14 +31,20 @@ from datetime import datetime
 from queue import Empty, SimpleQueue
 from typing import Any, Final, TypeAlias, cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy import Connection, Engine, LargeBinary, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import SQLModel
 
+from gateway.audit.checkpoint import CheckpointPolicy, sign_checkpoint
+from gateway.audit.entry import canonical_entry, commitment, detail_text, new_salt, ts_text
+from gateway.audit.jcs import NotCanonicalizable
+from gateway.audit.merkle import Frontier, Subtree, leaf_hash
+from gateway.audit.tree_store import TreeDamaged, checkpoint_row, frontier_at, latest_checkpoint
+from gateway.clock import utcnow
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.engine import describe
 from gateway.storage.errors import LogClosed, SeqConflict, StorageError, WriteFailed
-from gateway.storage.models import Record
+from gateway.storage.models import AUDIT_CHECKPOINT_TABLE, AUDIT_NODE_TABLE, Record
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +55,9 @@ RECORD_TABLE: Final[Table] = SQLModel.metadata.tables[Record.__tablename__]
 _TEXT_FIELDS: Final = tuple(
     (column.name, int(getattr(column.type, "length", 0) or 0))
     for column in RECORD_TABLE.columns
-    if column.name not in {"site_id", "kind"} and getattr(column.type, "length", None)
+    if column.name not in {"site_id", "kind"}
+    and not isinstance(column.type, LargeBinary)  # salt and commitment: set by the writer
+    and getattr(column.type, "length", None)
 )
 
 # What the writer is handed: insert parameters, the caller's future, and its event loop (None
@@ -71,8 +85,18 @@ class LogStats:
 class RecordLog:
     """Append-only, durable, gap-free log of one site's records (4-8-7(1), 4-8-6(4))."""
 
-    def __init__(self, engine: Engine, site_id: str, *, max_batch: int = 512) -> None:
-        """Prepare a log for ``site_id`` on ``engine``; nothing runs until :meth:`start`."""
+    def __init__(
+        self,
+        engine: Engine,
+        site_id: str,
+        *,
+        max_batch: int = 512,
+        checkpoints: CheckpointPolicy | None = None,
+    ) -> None:
+        """Prepare a log for ``site_id`` on ``engine``; nothing runs until :meth:`start`.
+
+        With ``checkpoints`` the writer signs a checkpoint every N records or T seconds.
+        """
         if not site_id or len(site_id) > 63:
             raise ValueError(f"site id must be 1-63 characters, got {site_id!r}")
         if not 1 <= max_batch <= MAX_BATCH:
@@ -93,6 +117,10 @@ class RecordLog:
         self._last_seq = 0
         self._fault: SeqConflict | None = None  # once set, the log refuses every append
         self._records = self._batches = self._largest = self._failed = 0
+        self._policy = checkpoints
+        self._frontier = Frontier()  # the tree's right edge at last_seq (rebuilt on connect)
+        self._checkpoint_size = 0  # tree size of the newest stored checkpoint
+        self._checkpoint_at = time.monotonic()
 
     @property
     def site_id(self) -> str:
@@ -103,6 +131,16 @@ class RecordLog:
     def last_seq(self) -> int:
         """The last committed sequence number (0 for an empty log)."""
         return self._last_seq
+
+    @property
+    def tree_root(self) -> bytes:
+        """The Merkle tree head over records 1..last_seq (RFC 9162)."""
+        return self._frontier.root()
+
+    @property
+    def checkpoint_size(self) -> int:
+        """Tree size of the newest signed checkpoint (0 before the first)."""
+        return self._checkpoint_size
 
     @property
     def stats(self) -> LogStats:
@@ -193,7 +231,11 @@ class RecordLog:
         queue, max_batch = self._queue, self._max_batch
         stopping = False
         while not stopping:
-            first = queue.get()
+            try:
+                first = queue.get(timeout=self._checkpoint_due_in())
+            except Empty:
+                self._checkpoint_alone()
+                continue
             if first is _STOP:
                 break
             batch = [cast(_Item, first)]
@@ -211,6 +253,8 @@ class RecordLog:
             except Exception as exc:  # a bug here must fail the callers, not hang them
                 log.exception("record writer of %r failed unexpectedly", self._site_id)
                 self._fail(batch, WriteFailed, f"record writer failed: {exc!r}")
+        if self._policy is not None and self._frontier.size > self._checkpoint_size:
+            self._checkpoint_alone()  # an orderly stop leaves the final state signed
         self._disconnect()
 
     def _connect(self, *, initial: bool = False) -> Connection:
@@ -235,7 +279,15 @@ class RecordLog:
                     RECORD_TABLE.c.site_id == self._site_id
                 )
             ).scalar_one()
+            frontier = frontier_at(conn, self._site_id, int(last))
+            stored = latest_checkpoint(conn, self._site_id)
             conn.commit()  # end the read: no snapshot or WAL read-mark held while idle
+        except TreeDamaged as exc:
+            conn.close()
+            raise WriteFailed(
+                f"the record log of {self._site_id!r} is damaged ({exc}): "
+                "run `sekisho audit verify` before appending to it"
+            ) from None
         except Exception as exc:  # noqa: BLE001  (missing table, dead server: all a storage failure)
             conn.close()
             raise WriteFailed(
@@ -245,6 +297,8 @@ class RecordLog:
         if not initial and last != self._last_seq:
             self._seq_moved(last)
         self._last_seq = int(last)
+        self._frontier = frontier
+        self._checkpoint_size = 0 if stored is None else stored.size
         self._conn = conn
         return conn
 
@@ -290,25 +344,101 @@ class RecordLog:
         first = self._last_seq + 1
         site_id = self._site_id
         rows = []
+        nodes: list[Subtree] = []
+        frontier = self._frontier.copy(on_node=nodes.append)
         for offset, (params, _, _) in enumerate(batch):
+            seq = first + offset
             params["site_id"] = site_id
-            params["seq"] = first + offset
+            params["seq"] = seq
+            detail = params.pop("_detail_text", None) or detail_text(params["detail"])
+            salt = new_salt()
+            digest = commitment(
+                salt, canonical_entry(site_id, seq, ts_text(params["ts"]), params, detail)
+            )
+            params["salt"] = salt
+            params["commitment"] = digest
+            frontier.append(leaf_hash(digest))
             rows.append(params)
+        checkpoint = self._checkpoint_row(frontier)
         try:
-            if self._autocommit and len(rows) > 1:
+            if self._autocommit and (len(rows) > 1 or nodes or checkpoint):
                 conn.exec_driver_sql("BEGIN")
             conn.execute(self._insert, rows)
+            if nodes:
+                conn.execute(
+                    insert(AUDIT_NODE_TABLE),
+                    [
+                        {"site_id": site_id, "level": n.level, "idx": n.index, "hash": n.hash}
+                        for n in nodes
+                    ],
+                )
+            if checkpoint is not None:
+                conn.execute(insert(AUDIT_CHECKPOINT_TABLE), checkpoint)
             conn.commit()
         except Exception as exc:  # noqa: BLE001  (every failure must reach the batch's callers)
             self._failed += 1
             self._after_failure(conn, batch, first, exc)
             return
         count = len(batch)
+        self._frontier = frontier
+        if checkpoint is not None:
+            self._note_checkpoint(frontier.size)
         self._last_seq = first + count - 1
         self._records += count
         self._batches += 1
         self._largest = max(self._largest, count)
         self._answer(batch, first)
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    def _checkpoint_due_in(self) -> float | None:
+        """Seconds until a checkpoint falls due; None while there is nothing new to sign."""
+        if self._policy is None or self._frontier.size <= self._checkpoint_size:
+            return None
+        return max(0.0, self._checkpoint_at + self._policy.every_s - time.monotonic())
+
+    def _checkpoint_row(
+        self, frontier: Frontier, *, force: bool = False
+    ) -> dict[str, object] | None:
+        """A signed checkpoint of ``frontier`` if one is due (N records or T seconds)."""
+        policy = self._policy
+        if policy is None or frontier.size <= self._checkpoint_size:
+            return None
+        due = (
+            force
+            or frontier.size - self._checkpoint_size >= policy.every_records
+            or time.monotonic() - self._checkpoint_at >= policy.every_s
+        )
+        if not due:
+            return None
+        signed = sign_checkpoint(
+            policy.signer, policy.origin, frontier.size, frontier.root(), utcnow()
+        )
+        return checkpoint_row(self._site_id, signed, policy.signer.verifier().vkey)
+
+    def _note_checkpoint(self, size: int) -> None:
+        """A checkpoint at ``size`` is committed."""
+        self._checkpoint_size = size
+        self._checkpoint_at = time.monotonic()
+
+    def _checkpoint_alone(self) -> None:
+        """Sign and store a checkpoint of the current tree in its own transaction."""
+        if self._fault is not None:
+            self._checkpoint_at = time.monotonic()
+            return
+        try:
+            conn = self._conn or self._connect()
+            row = self._checkpoint_row(self._frontier, force=True)
+            if row is None:
+                return
+            conn.execute(insert(AUDIT_CHECKPOINT_TABLE), row)
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001  (a missed checkpoint is retried, never fatal)
+            log.warning("record log of %r: checkpoint not stored: %s", self._site_id, _reason(exc))
+            self._checkpoint_at = time.monotonic()  # try again one interval later
+            self._disconnect(discard=True)
+            return
+        self._note_checkpoint(self._frontier.size)
 
     def _refused(self, batch: list[_Item]) -> bool:
         """Fail ``batch`` with the log's fault, if it has one; True when it did."""
@@ -412,7 +542,10 @@ def _params(rec: NewRecord) -> dict[str, Any]:
     try:
         # ensure_ascii=False + encode also catches lone surrogates, which PostgreSQL refuses.
         json.dumps(rec.detail, allow_nan=False, ensure_ascii=False).encode()
-    except (TypeError, ValueError, RecursionError) as exc:
+        # What the record's commitment hashes (RFC 8785); computed here, off the writer thread.
+        params["_detail_text"] = detail_text(rec.detail)
+        params["_detail_text"].encode()
+    except (TypeError, ValueError, RecursionError, NotCanonicalizable) as exc:
         raise ValueError(f"record detail is not plain JSON: {exc}") from None
     return params
 

@@ -106,6 +106,10 @@ CALLS = [
     Call("GET", "/api/v1/events", P.EVENTS_READ),
     Call("GET", "/api/v1/events/1", P.EVENTS_READ),
     Call("GET", "/api/v1/stream", P.DOORS_READ),
+    Call("GET", "/api/v1/stats/entries-per-hour", P.EVENTS_READ),
+    Call("GET", "/api/v1/stats/denials", P.EVENTS_READ),
+    Call("GET", "/api/v1/stats/door-alarms", P.EVENTS_READ),
+    Call("GET", "/api/v1/ui/config", P.AUTH_SESSION),
 ]
 
 CALLERS = (*ROLES, "no token", "expired token", "disabled account")

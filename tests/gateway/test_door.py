@@ -37,7 +37,7 @@ def test_first_reading_brings_the_door_up_locked_and_relocks_the_strike() -> Non
 
 
 def test_grant_then_open_is_access_taken_and_close_relocks() -> None:
-    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 1.0, P)
+    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 1.0, (P,))
     assert s.door.state is DoorState.RELEASED and strikes(s) == [True] and s.deadline == 6.0
     s = sm.contact(s.door, T, True, 2.0)
     assert s.door.state is DoorState.OPEN
@@ -49,7 +49,7 @@ def test_grant_then_open_is_access_taken_and_close_relocks() -> None:
 
 
 def test_grant_not_used_is_access_not_taken_at_strike_time() -> None:
-    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 1.0, P)
+    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 1.0, (P,))
     early = sm.tick(s.door, T, 5.9)
     assert early.door.state is DoorState.RELEASED and kinds(early) == []
     s = sm.tick(s.door, T, 6.0)
@@ -68,7 +68,7 @@ def test_opening_while_locked_is_forced_until_closed() -> None:
 
 
 def test_held_open_prealarm_then_alarm() -> None:
-    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 0.0, P)
+    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 0.0, (P,))
     s = sm.contact(s.door, T, True, 1.0)
     s = sm.tick(s.door, T, 5.0)  # strike relocks while the door stands open
     assert strikes(s) == [False] and s.door.state is DoorState.OPEN
@@ -103,17 +103,17 @@ def test_rex_on_a_mechanical_egress_door_shunts_without_the_strike() -> None:
 
 def test_grant_while_the_door_is_already_open_is_taken_at_once() -> None:
     s = sm.contact(sm.release(locked(), T, sm.ReleaseKind.DESK, 0.0).door, T, True, 0.5)
-    s = sm.release(s.door, T, sm.ReleaseKind.GRANT, 2.0, P)
+    s = sm.release(s.door, T, sm.ReleaseKind.GRANT, 2.0, (P,))
     assert kinds(s) == [RecordKind.ACCESS_TAKEN] and s.door.state is DoorState.OPEN
 
 
 def test_module_loss_is_a_fault_and_a_pending_grant_is_not_taken() -> None:
-    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 0.0, P)
+    s = sm.release(locked(), T, sm.ReleaseKind.GRANT, 0.0, (P,))
     s = sm.link_lost(s.door, T, 1.0, "timeout")
     assert s.door.state is DoorState.FAULT
     assert kinds(s) == [RecordKind.DOOR_FAULT, RecordKind.ACCESS_NOT_TAKEN]
     assert not s.door.strike and s.deadline is None
-    assert sm.release(s.door, T, sm.ReleaseKind.GRANT, 2.0, P).effects == ()
+    assert sm.release(s.door, T, sm.ReleaseKind.GRANT, 2.0, (P,)).effects == ()
     back = sm.contact(s.door, T, False, 3.0)
     assert back.door.state is DoorState.LOCKED
     assert kinds(back) == [RecordKind.DOOR_FAULT_CLEARED] and strikes(back) == [False]
@@ -146,7 +146,7 @@ def test_invariants_hold_for_any_input_sequence(
             p = P if kind is sm.ReleaseKind.GRANT else None
             if p is not None and d.state is not DoorState.FAULT:
                 passages += 1
-            step = sm.release(d, T, kind, now, p)
+            step = sm.release(d, T, kind, now, (p,) if p else ())
         elif op == "contact":
             step = sm.contact(d, T, bool(arg), now)
         elif op == "rex":
@@ -177,3 +177,35 @@ def test_a_module_unreachable_from_the_start_is_recorded_once() -> None:
     s = sm.link_lost(sm.Door(), T, 0.0, "connection refused")
     assert kinds(s) == [RecordKind.DOOR_FAULT]
     assert kinds(sm.link_lost(s.door, T, 1.0, "again")) == []
+
+
+def test_free_mode_holds_the_strike_and_opening_is_not_forced() -> None:
+    s = sm.set_free(locked(), T, True, 1.0)
+    assert s.door.state is DoorState.RELEASED and strikes(s) == [True] and s.deadline is None
+    s = sm.contact(s.door, T, True, 2.0)
+    assert s.door.state is DoorState.OPEN and kinds(s) == [RecordKind.DOOR_OPENED]
+    assert s.deadline is None  # no held-open alarm while free
+    assert kinds(sm.tick(s.door, T, 1000.0)) == []
+    s = sm.contact(s.door, T, False, 3.0)
+    assert s.door.state is DoorState.RELEASED and strikes(s) == []  # stays released
+    s = sm.set_free(s.door, T, False, 4.0)
+    assert s.door.state is DoorState.LOCKED and strikes(s) == [False]
+
+
+def test_ending_free_mode_while_open_starts_the_held_clock() -> None:
+    s = sm.contact(sm.set_free(locked(), T, True, 0.0).door, T, True, 1.0)
+    s = sm.set_free(s.door, T, False, 10.0)
+    assert s.door.state is DoorState.OPEN and s.deadline == 10.0 + 30.0 - 10.0
+
+
+def test_rex_without_release_records_but_keeps_the_strike() -> None:
+    s = sm.rex(locked(), T, 1.0, release_strike=False)
+    assert kinds(s) == [RecordKind.DOOR_REX] and strikes(s) == []
+    assert sm.contact(s.door, T, True, 2.0).door.state is DoorState.FORCED
+
+
+def test_a_free_door_back_from_fault_is_released_again() -> None:
+    s = sm.set_free(sm.link_lost(locked(), T, 0.0, "x").door, T, True, 1.0)
+    assert s.door.state is DoorState.FAULT and s.door.free
+    back = sm.contact(s.door, T, False, 2.0)
+    assert back.door.state is DoorState.RELEASED and strikes(back) == [True]

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from gateway.storage.engine import make_engine
 from gateway.storage.errors import SchemaError
-from gateway.storage.migrate import current, head, upgrade
+from gateway.storage.migrate import MIGRATIONS_DIR, current, head, upgrade
 from gateway.storage.models import Record
 
 RECORD = SQLModel.metadata.tables[Record.__tablename__]
@@ -28,9 +28,10 @@ def _insert_record(engine: Engine, seq: int) -> None:
         )
 
 
-def test_head_is_the_initial_revision() -> None:
-    """The code knows one line of revisions, ending at 0001."""
-    assert head() == "0001"
+def test_revisions_form_one_line_ending_at_the_newest_file() -> None:
+    """The code knows one line of revisions (no branches), ending at the highest-numbered file."""
+    files = sorted(MIGRATIONS_DIR.joinpath("versions").glob("r[0-9][0-9][0-9][0-9]_*.py"))
+    assert head() == files[-1].name[1:5]
 
 
 def test_upgrade_builds_exactly_the_models_schema(db_url: str) -> None:

@@ -27,7 +27,8 @@ async function detailOf(response) {
   try {
     const body = await response.json();
     if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail)) return body.detail.map((e) => e.msg).join("; ");
+    if (Array.isArray(body.detail))
+      return body.detail.map((/** @type {{msg: string}} */ e) => e.msg).join("; ");
   } catch {
     // not JSON: use the status text
   }

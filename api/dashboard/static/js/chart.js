@@ -53,8 +53,28 @@ function dataTable(caption, firstHeader, series, rows) {
     "table",
     { class: "sr-only" },
     h("caption", { text: caption }),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: firstHeader }), ...series.map((s) => h("th", { scope: "col", text: s.label })))),
-    h("tbody", {}, ...rows.map((r) => h("tr", {}, h("th", { scope: "row", text: r.label }), ...r.values.map((v) => h("td", { text: v }))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col", text: firstHeader }),
+        ...series.map((s) => h("th", { scope: "col", text: s.label })),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      ...rows.map((r) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row", text: r.label }),
+          ...r.values.map((v) => h("td", { text: v })),
+        ),
+      ),
+    ),
   );
 }
 
@@ -66,9 +86,10 @@ function dataTable(caption, firstHeader, series, rows) {
  * @param {HTMLElement} table
  * @param {Series[]} series shown as a legend when there are several
  * @param {string} chartId
+ * @param {string} name the figure's data-chart attribute
  * @returns {HTMLElement}
  */
-function figure(caption, total, graphic, table, series, chartId) {
+function figure(caption, total, graphic, table, series, chartId, name) {
   const captionId = uid("chart-caption");
   graphic.setAttribute("aria-labelledby", captionId);
   const legend =
@@ -77,14 +98,33 @@ function figure(caption, total, graphic, table, series, chartId) {
           "ul",
           { class: "legend" },
           ...series.map((s) =>
-            h("li", {}, svg("svg", { width: 14, height: 14, "aria-hidden": "true", class: "legend-key" }, svg("rect", { width: 14, height: 14, class: s.className, fill: s.pattern ? `url(#${chartId}-${s.key})` : null })), h("span", { text: s.label })),
+            h(
+              "li",
+              {},
+              svg(
+                "svg",
+                { width: 14, height: 14, "aria-hidden": "true", class: "legend-key" },
+                svg("rect", {
+                  width: 14,
+                  height: 14,
+                  class: s.pattern ? "hatched" : s.className,
+                  fill: s.pattern ? `url(#${chartId}-${s.key})` : null,
+                }),
+              ),
+              h("span", { text: s.label }),
+            ),
           ),
         )
       : null;
   return h(
     "figure",
-    { class: "chart", "data-total": total },
-    h("figcaption", { id: captionId }, h("span", { class: "chart-title", text: caption }), h("span", { class: "chart-total", text: t("chart_total", { n: total }) })),
+    { class: "chart", "data-chart": name, "data-total": total },
+    h(
+      "figcaption",
+      { id: captionId },
+      h("span", { class: "chart-title", text: caption }),
+      h("span", { class: "chart-total", text: t("chart_total", { n: total }) }),
+    ),
     legend,
     total === 0 ? h("p", { class: "chart-empty", text: t("chart_no_data") }) : null,
     graphic,
@@ -94,7 +134,7 @@ function figure(caption, total, graphic, table, series, chartId) {
 
 /**
  * Vertical bars, one per label (e.g. hours of the day).
- * @param {{caption: string, labels: string[], values: number[], className: string, axisLabel: string, tickEvery?: number}} spec
+ * @param {{name: string, caption: string, labels: string[], values: number[], className: string, axisLabel: string, tickEvery?: number}} spec
  * @returns {HTMLElement}
  */
 export function columnChart(spec) {
@@ -111,10 +151,20 @@ export function columnChart(spec) {
   const total = spec.values.reduce((a, b) => a + b, 0);
   const graphic = svg(
     "svg",
-    { class: "chart-svg", viewBox: `0 0 ${width} ${height}`, role: "img", preserveAspectRatio: "xMidYMid meet" },
-    ...[0, 0.5, 1].map((f) => {
+    {
+      class: "chart-svg",
+      viewBox: `0 0 ${width} ${height}`,
+      role: "img",
+      preserveAspectRatio: "xMidYMid meet",
+    },
+    ...(max % 2 === 0 ? [0, 0.5, 1] : [0, 1]).map((f) => {
       const y = top + plotH * (1 - f);
-      return svg("g", { class: "grid" }, svg("line", { x1: left, x2: width - 4, y1: y, y2: y }), svg("text", { x: left - 4, y: y + 4, "text-anchor": "end", text: Math.round(max * f) }));
+      return svg(
+        "g",
+        { class: "grid" },
+        svg("line", { x1: left, x2: width - 4, y1: y, y2: y }),
+        svg("text", { x: left - 4, y: y + 4, "text-anchor": "end", text: Math.round(max * f) }),
+      );
     }),
     ...spec.values.map((v, i) => {
       const barH = (v / max) * plotH;
@@ -122,19 +172,45 @@ export function columnChart(spec) {
       return svg(
         "g",
         { class: "bar" },
-        svg("rect", { x: x + step * 0.12, y: top + plotH - barH, width: step * 0.76, height: Math.max(barH, v > 0 ? 1 : 0), class: spec.className }, svg("title", { text: t("chart_bar_title", { label: spec.labels[i], n: v }) })),
-        i % tickEvery === 0 ? svg("text", { x: x + step / 2, y: height - 6, "text-anchor": "middle", class: "tick", text: spec.labels[i] }) : null,
+        svg(
+          "rect",
+          {
+            x: x + step * 0.12,
+            y: top + plotH - barH,
+            width: step * 0.76,
+            height: Math.max(barH, v > 0 ? 1 : 0),
+            class: spec.className,
+          },
+          svg("title", { text: t("chart_bar_title", { label: spec.labels[i], n: v }) }),
+        ),
+        i % tickEvery === 0
+          ? svg("text", {
+              x: x + step / 2,
+              y: height - 6,
+              "text-anchor": "middle",
+              class: "tick",
+              text: spec.labels[i],
+            })
+          : null,
       );
     }),
   );
   const series = [{ key: "n", label: t("chart_count"), className: spec.className }];
   const rows = spec.labels.map((label, i) => ({ label, values: [spec.values[i]] }));
-  return figure(spec.caption, total, graphic, dataTable(spec.caption, spec.axisLabel, series, rows), [], uid("chart"));
+  return figure(
+    spec.caption,
+    total,
+    graphic,
+    dataTable(spec.caption, spec.axisLabel, series, rows),
+    [],
+    uid("chart"),
+    spec.name,
+  );
 }
 
 /**
  * Horizontal bars, one row per label, stacked by series (e.g. forced and held per door).
- * @param {{caption: string, rows: Row[], series: Series[], axisLabel: string}} spec
+ * @param {{name: string, caption: string, rows: Row[], series: Series[], axisLabel: string}} spec
  * @returns {HTMLElement}
  */
 export function barChart(spec) {
@@ -148,10 +224,19 @@ export function barChart(spec) {
   const totals = spec.rows.map((r) => r.values.reduce((a, b) => a + b, 0));
   const max = niceMax(Math.max(0, ...totals));
   const total = totals.reduce((a, b) => a + b, 0);
-  const defs = svg("defs", {}, ...spec.series.filter((s) => s.pattern).map((s) => hatch(`${chartId}-${s.key}`, s.className)));
+  const defs = svg(
+    "defs",
+    {},
+    ...spec.series.filter((s) => s.pattern).map((s) => hatch(`${chartId}-${s.key}`, s.className)),
+  );
   const graphic = svg(
     "svg",
-    { class: "chart-svg", viewBox: `0 0 ${width} ${height}`, role: "img", preserveAspectRatio: "xMidYMid meet" },
+    {
+      class: "chart-svg",
+      viewBox: `0 0 ${width} ${height}`,
+      role: "img",
+      preserveAspectRatio: "xMidYMid meet",
+    },
     defs,
     ...spec.rows.map((r, i) => {
       const y = 2 + i * rowH;
@@ -161,7 +246,14 @@ export function barChart(spec) {
         const s = spec.series[j];
         const rect = svg(
           "rect",
-          { x, y: y + 4, width: w, height: rowH - 8, class: s.className, fill: s.pattern ? `url(#${chartId}-${s.key})` : null },
+          {
+            x,
+            y: y + 4,
+            width: w,
+            height: rowH - 8,
+            class: s.pattern ? "hatched" : s.className,
+            fill: s.pattern ? `url(#${chartId}-${s.key})` : null,
+          },
           svg("title", { text: t("chart_bar_title", { label: `${r.label} — ${s.label}`, n: v }) }),
         );
         x += w;
@@ -170,13 +262,31 @@ export function barChart(spec) {
       return svg(
         "g",
         { class: "bar" },
-        svg("text", { x: labelW - 6, y: y + rowH / 2 + 4, "text-anchor": "end", class: "tick", text: clip(r.label, 24) }, svg("title", { text: r.label })),
+        svg(
+          "text",
+          {
+            x: labelW - 6,
+            y: y + rowH / 2 + 4,
+            "text-anchor": "end",
+            class: "tick",
+            text: clip(r.label, 24),
+          },
+          svg("title", { text: r.label }),
+        ),
         ...bars,
         svg("text", { x: x + 4, y: y + rowH / 2 + 4, class: "value", text: totals[i] }),
       );
     }),
   );
-  return figure(spec.caption, total, graphic, dataTable(spec.caption, spec.axisLabel, spec.series, spec.rows), spec.series, chartId);
+  return figure(
+    spec.caption,
+    total,
+    graphic,
+    dataTable(spec.caption, spec.axisLabel, spec.series, spec.rows),
+    spec.series,
+    chartId,
+    spec.name,
+  );
 }
 
 /**

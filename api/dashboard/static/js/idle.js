@@ -17,7 +17,8 @@ const TICK_MS = 1_000;
 export function watchIdle(limitMs, on) {
   let last = Date.now();
   let warning = false;
-  const warnMs = Math.min(60_000, limitMs / 4);
+  // Warn for the last quarter (at most a minute), and for at least two ticks.
+  const warnMs = Math.min(60_000, Math.max(limitMs / 4, 2.5 * TICK_MS));
 
   function active() {
     last = Date.now();
@@ -38,7 +39,8 @@ export function watchIdle(limitMs, on) {
     }
   }
 
-  for (const type of ACTIVITY) document.addEventListener(type, active, { capture: true, passive: true });
+  for (const type of ACTIVITY)
+    document.addEventListener(type, active, { capture: true, passive: true });
   const timer = window.setInterval(tick, TICK_MS);
 
   function stop() {

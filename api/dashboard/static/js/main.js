@@ -21,7 +21,7 @@ import { setSiteTimeZone } from "./time.js";
 
 /**
  * @typedef {{id: string, username: string, display_name: string, role: string, permissions: string[]}} Me
- * @typedef {{site_name: string, timezone: string, idle_logoff_minutes: number, access_token_minutes: number}} UiConfig
+ * @typedef {{site_name: string, timezone: string, idle_logoff_minutes: number, access_token_minutes: number, record_kinds: string[]}} UiConfig
  * @typedef {{key: string, vars?: Record<string, string | number>}} Message
  */
 
@@ -80,7 +80,10 @@ function renderHeader() {
   ui.langSelect.value = lang();
   const muted = isMuted();
   ui.mute.setAttribute("aria-pressed", String(muted));
-  ui.mute.replaceChildren(icon(muted ? "mute" : "sound"), h("span", { text: t(muted ? "sound_off" : "sound_on") }));
+  ui.mute.replaceChildren(
+    icon(muted ? "mute" : "sound"),
+    h("span", { text: t(muted ? "sound_off" : "sound_on") }),
+  );
   if (live?.me && live.config) {
     ui.siteName.textContent = live.config.site_name;
     ui.whoami.replaceChildren(
@@ -170,16 +173,28 @@ async function beginSession(token) {
   const hub = createHub();
   /** @param {string} permission */
   const can = (permission) => me.permissions.includes(permission);
-  const ctx = { api, hub, can, status: (/** @type {string} */ text) => say(ui.statusLive, text) };
+  const ctx = {
+    api,
+    hub,
+    can,
+    config,
+    status: (/** @type {string} */ text) => say(ui.statusLive, text),
+  };
+  /** @type {string[]} */
+  const topics = [];
   for (const spec of panelsFor(can)) {
-    const section = h("section", { class: `panel panel-${spec.width ?? "half"}`, "data-panel": spec.id });
+    topics.push(...(spec.topics ?? []));
+    const section = h("section", {
+      class: `panel panel-${spec.width ?? "half"}`,
+      "data-panel": spec.id,
+    });
     ui.dashboard.append(section);
     const handle = spec.mount(section, ctx);
     session.stops.push(() => handle.destroy());
   }
 
   session.stops.push(watchAlarms(hub, (text) => say(ui.alarmLive, text)));
-  const stream = openStream(() => session.token.token, {
+  const stream = openStream(() => session.token.token, topics, {
     update: (topic, data) => hub.emit(topic, data),
     status: (status) => {
       connStatus = status;
@@ -210,7 +225,8 @@ async function beginSession(token) {
         ui.idleWarning.textContent = seconds === null ? "" : t("idle_warning", { seconds });
       },
       idle: () => {
-        if (live === session) endSession({ key: "logged_off_idle", vars: { minutes: +minutes.toFixed(2) } });
+        if (live === session)
+          endSession({ key: "logged_off_idle", vars: { minutes: +minutes.toFixed(2) } });
       },
     }),
   );
@@ -221,6 +237,13 @@ async function beginSession(token) {
   ui.dashboard.hidden = false;
   for (const el of [ui.logout, ui.mute, ui.whoami, ui.conn]) el.hidden = false;
   renderHeader();
+  if (
+    !document.activeElement ||
+    document.activeElement === document.body ||
+    ui.loginView.contains(document.activeElement)
+  ) {
+    byId("main", HTMLElement).focus(); // the form is gone: start reading at the dashboard
+  }
 }
 
 /**
@@ -241,7 +264,9 @@ async function onSubmit(event) {
     ui.username.value = "";
   } catch (error) {
     if (live) endSession(null);
-    loginError = { key: error instanceof ApiError && error.status === 401 ? "login_failed" : "login_unavailable" };
+    loginError = {
+      key: error instanceof ApiError && error.status === 401 ? "login_failed" : "login_unavailable",
+    };
     renderHeader();
     ui.password.focus();
   } finally {

@@ -12,6 +12,7 @@
  * @property {import("./hub.js").Hub} hub live updates: "door", "reader", "record", "ready"
  * @property {(permission: string) => boolean} can whether the account holds a permission
  * @property {(text: string) => void} status say something politely (status live region)
+ * @property {import("./main.js").UiConfig} config the page settings from /ui/config
  */
 
 /**
@@ -25,6 +26,7 @@
  * @property {number} order position on the page (smaller first)
  * @property {string} permission the permission the panel's data needs
  * @property {"full" | "half"} [width] how much of the page's width it takes
+ * @property {string[]} [topics] stream events it listens to beyond door, reader and record
  * @property {(root: HTMLElement, ctx: PanelContext) => PanelHandle} mount
  */
 

@@ -15,11 +15,13 @@ const MAX_BACKOFF_MS = 10_000;
 /**
  * Open the stream and keep it open until `close()`.
  * @param {() => string | null} token
+ * @param {string[]} extraTopics event names to pass on besides door, reader, record and ready
  * @param {{update: (topic: string, data: any) => void, status: (status: StreamStatus) => void, check: () => Promise<void>}} on
  *   `check()` is awaited after a failure, before reconnecting (it ends the session on a 401)
  * @returns {{close: () => void}}
  */
-export function openStream(token, on) {
+export function openStream(token, extraTopics, on) {
+  const topics = [...new Set([...TOPICS, ...extraTopics])];
   /** @type {EventSource | null} */
   let source = null;
   /** @type {number | undefined} */
@@ -33,7 +35,7 @@ export function openStream(token, on) {
     on.status("connecting");
     const es = new EventSource(`${API}/stream?access_token=${encodeURIComponent(current)}`);
     source = es;
-    for (const topic of TOPICS) {
+    for (const topic of topics) {
       es.addEventListener(topic, (event) => {
         if (topic === "ready") {
           backoff = 500;

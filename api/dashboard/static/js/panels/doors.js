@@ -14,7 +14,7 @@ import { registerPanel } from "../panels.js";
 import { formatTime } from "../time.js";
 
 /**
- * @typedef {{door_id: string, name: string, zone_id: string, state: string, mode: string, contact_open: boolean | null, strike_released: boolean, since: string}} Door
+ * @typedef {{door_id: string, name: string, zone_id: string, state: string, mode: string, auth: string, contact_open: boolean | null, strike_released: boolean, since: string}} Door
  * @typedef {{reader_id: string, door_id: string | null, online: boolean, secure: boolean, tamper: boolean}} Reader
  * @typedef {{id: string, name: string, kind: string, doors: {id: string, name: string}[]}} Zone
  */
@@ -103,7 +103,12 @@ function mount(root, ctx) {
     return h(
       "section",
       { class: `zone zone-${kind}`, "aria-labelledby": id },
-      h("h3", { id, class: "zone-name" }, h("span", { text: name }), kindLabel && h("span", { class: "zone-kind", text: kindLabel })),
+      h(
+        "h3",
+        { id, class: "zone-name" },
+        h("span", { text: name }),
+        kindLabel && h("span", { class: "zone-kind", text: kindLabel }),
+      ),
       list,
     );
   }
@@ -132,17 +137,31 @@ function mount(root, ctx) {
       ? h(
           "p",
           { class: "door-meta" },
-          h("span", { class: "door-since" }, icon("clock", "icon icon-small"), t("since", { time: formatTime(door.since) })),
-          h("span", { class: "door-mode", text: t("door_mode", { mode: tOr("mode_", door.mode) }) }),
+          h(
+            "span",
+            { class: "door-since" },
+            icon("clock", "icon icon-small"),
+            t("since", { time: formatTime(door.since) }),
+          ),
+          h("span", {
+            class: door.mode === "access" ? "door-mode" : "door-mode mode-special",
+            "data-mode": door.mode,
+            text: t("door_mode", { mode: tOr("mode_", door.mode) }),
+          }),
+          h("span", {
+            class: "door-auth",
+            text: t("door_auth", { auth: tOr("auth_", door.auth) }),
+          }),
         )
       : null;
-    tile.replaceChildren(
+    const parts = [
       stateLine,
       h("h4", { class: "door-name", text: name }),
       meta,
       readerList(doorId, name),
       canUnlock && door ? unlockButton(door) : null,
-    );
+    ];
+    tile.replaceChildren(...parts.filter((p) => p !== null));
     if (hadFocus) tile.querySelector("button")?.focus();
   }
 
@@ -154,7 +173,10 @@ function mount(root, ctx) {
    */
   function readerList(doorId, doorName) {
     const mine = [...readers.values()].filter((r) => r.door_id === doorId);
-    const list = h("ul", { class: "readers", "aria-label": t("readers_of_door", { door: doorName }) });
+    const list = h("ul", {
+      class: "readers",
+      "aria-label": t("readers_of_door", { door: doorName }),
+    });
     if (!mine.length) list.append(h("li", { class: "reader-none", text: t("no_readers") }));
     for (const r of mine) {
       list.append(
@@ -162,8 +184,17 @@ function mount(root, ctx) {
           "li",
           { class: "reader", "data-reader": r.reader_id },
           h("span", { class: "reader-id", text: r.reader_id }),
-          chip(r.online ? "online" : "offline", t(r.online ? "reader_online" : "reader_offline"), r.online ? "ok" : "bad"),
-          r.online && chip(r.secure ? "shield" : "plain", t(r.secure ? "reader_secure" : "reader_plain"), r.secure ? "ok" : "neutral"),
+          chip(
+            r.online ? "online" : "offline",
+            t(r.online ? "reader_online" : "reader_offline"),
+            r.online ? "ok" : "bad",
+          ),
+          r.online &&
+            chip(
+              r.secure ? "shield" : "plain",
+              t(r.secure ? "reader_secure" : "reader_plain"),
+              r.secure ? "ok" : "neutral",
+            ),
           r.tamper && chip("alarm", t("reader_tamper"), "bad"),
         ),
       );
@@ -191,7 +222,12 @@ function mount(root, ctx) {
       h("span", { text: t("unlock") }),
     );
     button.addEventListener("click", () => dialog?.open(door, button));
-    return h("div", { class: "door-actions" }, button, fault && h("span", { class: "hint", text: t("unlock_in_fault") }));
+    return h(
+      "div",
+      { class: "door-actions" },
+      button,
+      fault && h("span", { class: "hint", text: t("unlock_in_fault") }),
+    );
   }
 
   /**
@@ -233,7 +269,10 @@ function mount(root, ctx) {
       render();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return;
-      showNotice({ key: "load_failed", vars: { detail: String(error instanceof Error ? error.message : error) } });
+      showNotice({
+        key: "load_failed",
+        vars: { detail: String(error instanceof Error ? error.message : error) },
+      });
     }
   }
 
@@ -255,7 +294,12 @@ function mount(root, ctx) {
  * @returns {HTMLElement}
  */
 function chip(iconName, text, tone) {
-  return h("span", { class: `chip chip-${tone}` }, icon(iconName, "icon icon-small"), h("span", { text }));
+  return h(
+    "span",
+    { class: `chip chip-${tone}` },
+    icon(iconName, "icon icon-small"),
+    h("span", { text }),
+  );
 }
 
 /**
@@ -270,11 +314,22 @@ function unlockDialog(ctx, done) {
   const title = h("h2", { id: titleId });
   const text = h("p", { class: "dialog-text" });
   const noteLabel = h("label", { for: noteId });
-  const note = /** @type {HTMLTextAreaElement} */ (h("textarea", { id: noteId, name: "note", maxlength: 500, rows: 3 }));
+  const note = /** @type {HTMLTextAreaElement} */ (
+    h("textarea", { id: noteId, name: "note", maxlength: 500, rows: 3 })
+  );
   const error = h("p", { class: "error", role: "alert" });
   const cancel = h("button", { type: "button", class: "btn", value: "cancel" });
   const confirm = h("button", { type: "submit", class: "btn btn-danger", value: "unlock" });
-  const form = h("form", { class: "dialog-form" }, title, text, noteLabel, note, error, h("div", { class: "dialog-buttons" }, cancel, confirm));
+  const form = h(
+    "form",
+    { class: "dialog-form" },
+    title,
+    text,
+    noteLabel,
+    note,
+    error,
+    h("div", { class: "dialog-buttons" }, cancel, confirm),
+  );
   const element = /** @type {HTMLDialogElement} */ (
     h("dialog", { class: "dialog", "aria-labelledby": titleId, "data-dialog": "unlock" }, form)
   );
@@ -295,7 +350,9 @@ function unlockDialog(ctx, done) {
   element.addEventListener("close", () => {
     // The tile may have been redrawn meanwhile: go back to its current unlock button.
     const doorId = target?.door_id;
-    const current = doorId ? document.querySelector(`[data-door="${CSS.escape(doorId)}"] .btn-unlock`) : null;
+    const current = doorId
+      ? document.querySelector(`[data-door="${CSS.escape(doorId)}"] .btn-unlock`)
+      : null;
     (current instanceof HTMLElement ? current : returnTo)?.focus();
   });
   form.addEventListener("submit", async (event) => {

@@ -20,33 +20,31 @@ import { formatTime } from "../time.js";
 
 const PAGE = 50;
 const KEEP = 300;
-const KINDS = [
-  "access.decision",
-  "door.access_taken",
-  "door.access_not_taken",
-  "door.opened",
-  "door.closed",
-  "door.forced",
-  "door.held_prealarm",
-  "door.held",
-  "door.rex",
-  "door.fault",
-  "door.fault_cleared",
-  "door.momentary_unlock",
-  "reader.online",
-  "reader.offline",
-  "reader.tamper",
-  "reader.tamper_cleared",
-  "module.online",
-  "module.offline",
-  "operator.action",
-  "operator.login",
-  "operator.login_failed",
-  "system",
-];
 const ALARM_KINDS = new Set([...ALARM_STATES].map((s) => `door.${s}`));
+const WARNING_KINDS = new Set([
+  "door.held_prealarm",
+  "door.fault",
+  "reader.tamper",
+  "reader.offline",
+  "module.offline",
+  "operator.login_failed",
+]);
 const OUTSIDERS = new Set(["visitor", "contractor"]);
-const FIELDS = ["seq", "ts", "kind", "door_id", "zone_id", "reader_id", "person_id", "person_kind", "credential", "direction", "outcome", "reason", "actor"];
+const FIELDS = [
+  "seq",
+  "ts",
+  "kind",
+  "door_id",
+  "zone_id",
+  "reader_id",
+  "person_id",
+  "person_kind",
+  "credential",
+  "direction",
+  "outcome",
+  "reason",
+  "actor",
+];
 
 /**
  * Whether a record passes the filters.
@@ -95,7 +93,14 @@ function mount(root, ctx) {
       "fieldset",
       {},
       legend,
-      ...Object.keys(selects).map((k) => h("div", { class: "filter" }, labels[/** @type {keyof Filters} */ (k)], selects[/** @type {keyof Filters} */ (k)])),
+      ...Object.keys(selects).map((k) =>
+        h(
+          "div",
+          { class: "filter" },
+          labels[/** @type {keyof Filters} */ (k)],
+          selects[/** @type {keyof Filters} */ (k)],
+        ),
+      ),
     ),
   );
   const notice = h("p", { class: "panel-notice", role: "status" });
@@ -122,7 +127,9 @@ function mount(root, ctx) {
    * @returns {HTMLSelectElement}
    */
   function select(key) {
-    const el = /** @type {HTMLSelectElement} */ (h("select", { id: uid(`filter-${key}`), name: key }));
+    const el = /** @type {HTMLSelectElement} */ (
+      h("select", { id: uid(`filter-${key}`), name: key })
+    );
     el.addEventListener("change", () => {
       filters[key] = el.value;
       void load();
@@ -137,7 +144,10 @@ function mount(root, ctx) {
    * @param {string} value
    */
   function setOptions(el, options, value) {
-    el.replaceChildren(h("option", { value: "", text: t("all") }), ...options.map(([v, label]) => h("option", { value: v, text: label })));
+    el.replaceChildren(
+      h("option", { value: "", text: t("all") }),
+      ...options.map(([v, label]) => h("option", { value: v, text: label })),
+    );
     el.value = value;
   }
 
@@ -149,10 +159,26 @@ function mount(root, ctx) {
     labels.outcome.textContent = t("filter_outcome");
     labels.door.textContent = t("filter_door");
     labels.personKind.textContent = t("filter_person_kind");
-    setOptions(selects.kind, KINDS.map((k) => [k, tOr("kind_", k)]), filters.kind);
-    setOptions(selects.outcome, ["granted", "denied"].map((o) => [o, t(`outcome_${o}`)]), filters.outcome);
-    setOptions(selects.door, [...doorNames].map(([id, name]) => [id, name]), filters.door);
-    setOptions(selects.personKind, ["staff", "visitor", "contractor"].map((k) => [k, t(`person_${k}`)]), filters.personKind);
+    setOptions(
+      selects.kind,
+      ctx.config.record_kinds.map((k) => [k, tOr("kind_", k)]),
+      filters.kind,
+    );
+    setOptions(
+      selects.outcome,
+      ["granted", "denied", "pending"].map((o) => [o, t(`outcome_${o}`)]),
+      filters.outcome,
+    );
+    setOptions(
+      selects.door,
+      [...doorNames].map(([id, name]) => [id, name]),
+      filters.door,
+    );
+    setOptions(
+      selects.personKind,
+      ["staff", "visitor", "contractor"].map((k) => [k, t(`person_${k}`)]),
+      filters.personKind,
+    );
     older.textContent = t("show_older");
     notice.textContent = noticeKey ? t(noticeKey, noticeVars) : "";
     detail.relabel();
@@ -167,7 +193,9 @@ function mount(root, ctx) {
     const alarm = ALARM_KINDS.has(rec.kind);
     const outsider = rec.person_kind !== null && OUTSIDERS.has(rec.person_kind);
     const classes = ["event-row"];
+    const warning = WARNING_KINDS.has(rec.kind);
     if (alarm) classes.push("is-alarm");
+    if (warning) classes.push("is-warning");
     if (rec.outcome === "denied") classes.push("is-denied");
     if (outsider) classes.push("is-outsider");
     const button = h(
@@ -177,19 +205,23 @@ function mount(root, ctx) {
       h(
         "span",
         { class: "ev-kind" },
-        alarm ? icon("alarm") : null,
+        alarm ? icon("alarm") : warning ? icon("warning") : null,
         alarm && h("strong", { class: "tag tag-alarm", text: t("alarm") }),
         h("span", { text: tOr("kind_", rec.kind) }),
       ),
-      rec.door_id && h("span", { class: "ev-door", text: doorNames.get(rec.door_id) ?? rec.door_id }),
+      rec.door_id &&
+        h("span", { class: "ev-door", text: doorNames.get(rec.door_id) ?? rec.door_id }),
       rec.outcome &&
         h(
           "span",
           { class: `ev-outcome outcome-${rec.outcome}` },
-          icon(rec.outcome === "granted" ? "ok" : "cross", "icon icon-small"),
+          icon({ granted: "ok", pending: "clock" }[rec.outcome] ?? "cross", "icon icon-small"),
           h("span", { text: tOr("outcome_", rec.outcome) }),
-          rec.reason && rec.outcome !== "granted" ? h("span", { class: "ev-reason", text: tOr("reason_", rec.reason) }) : null,
-          rec.direction && h("span", { class: "ev-direction", text: tOr("direction_", rec.direction) }),
+          rec.reason && rec.outcome !== "granted"
+            ? h("span", { class: "ev-reason", text: tOr("reason_", rec.reason) })
+            : null,
+          rec.direction &&
+            h("span", { class: "ev-direction", text: tOr("direction_", rec.direction) }),
         ),
       rec.person_kind &&
         h(
@@ -200,7 +232,13 @@ function mount(root, ctx) {
           outsider && h("strong", { class: "tag tag-outsider", text: t("outsider") }),
         ),
       rec.credential && h("span", { class: "ev-credential", text: rec.credential }),
-      rec.actor && h("span", { class: "ev-actor" }, icon("person", "icon icon-small"), h("span", { text: rec.actor })),
+      rec.actor &&
+        h(
+          "span",
+          { class: "ev-actor" },
+          icon("person", "icon icon-small"),
+          h("span", { text: rec.actor }),
+        ),
     );
     button.addEventListener("click", () => detail.open(rec.seq, doorNames));
     return h("li", {}, button);
@@ -224,7 +262,11 @@ function mount(root, ctx) {
 
   /** The server-side filters (person kind is filtered here: the API has no such filter). */
   function query() {
-    return { kind: filters.kind || null, outcome: filters.outcome || null, door_id: filters.door || null };
+    return {
+      kind: filters.kind || null,
+      outcome: filters.outcome || null,
+      door_id: filters.door || null,
+    };
   }
 
   /** Fetch the newest page for the current filters. */
@@ -316,7 +358,13 @@ function detailDialog(ctx) {
   const body = h("div", { class: "event-detail" });
   const close = h("button", { type: "button", class: "btn" });
   const element = /** @type {HTMLDialogElement} */ (
-    h("dialog", { class: "dialog", "aria-labelledby": titleId, "data-dialog": "event" }, title, body, h("div", { class: "dialog-buttons" }, close))
+    h(
+      "dialog",
+      { class: "dialog", "aria-labelledby": titleId, "data-dialog": "event" },
+      title,
+      body,
+      h("div", { class: "dialog-buttons" }, close),
+    )
   );
   /** @type {Rec | null} */
   let shown = null;
@@ -326,6 +374,8 @@ function detailDialog(ctx) {
   let names = new Map();
   /** @type {HTMLElement | null} */
   let returnTo = null;
+  /** @type {string | null} the holder's name, for roles that may read people */
+  let personName = null;
   close.addEventListener("click", () => element.close());
   element.addEventListener("close", () => returnTo?.focus());
 
@@ -348,6 +398,7 @@ function detailDialog(ctx) {
       return OUTSIDERS.has(String(raw)) ? `${label} — ${t("outsider")}` : label;
     }
     if (field === "direction") return tOr("direction_", String(raw));
+    if (field === "person_id" && personName) return `${personName} (${raw})`;
     return String(raw);
   }
 
@@ -366,7 +417,13 @@ function detailDialog(ctx) {
     for (const [k, v] of Object.entries(rec.detail ?? {})) {
       rows.push([`${t("field_detail")}: ${k}`, typeof v === "string" ? v : JSON.stringify(v)]);
     }
-    body.replaceChildren(h("dl", { class: OUTSIDERS.has(rec.person_kind ?? "") ? "is-outsider" : "" }, ...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])));
+    body.replaceChildren(
+      h(
+        "dl",
+        { class: OUTSIDERS.has(rec.person_kind ?? "") ? "is-outsider" : "" },
+        ...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })]),
+      ),
+    );
   }
 
   return {
@@ -377,15 +434,33 @@ function detailDialog(ctx) {
       returnTo = document.activeElement instanceof HTMLElement ? document.activeElement : null;
       seqShown = seq;
       shown = null;
+      personName = null;
       relabel();
       body.replaceChildren(h("p", { text: t("loading") }));
       element.showModal();
       close.focus();
       try {
-        shown = await ctx.api.get(`/events/${seq}`);
-        if (seqShown === seq && shown) draw(shown);
+        const rec = await ctx.api.get(`/events/${seq}`);
+        if (seqShown !== seq) return;
+        shown = rec;
+        draw(rec);
+        if (rec.person_id && ctx.can("people:read")) {
+          const person = await ctx.api
+            .get(`/people/${encodeURIComponent(rec.person_id)}`)
+            .catch(() => null);
+          if (seqShown !== seq || !person) return;
+          personName = person.organisation ? `${person.name}, ${person.organisation}` : person.name;
+          draw(rec);
+        }
       } catch (error) {
-        body.replaceChildren(h("p", { class: "error", text: t("load_failed", { detail: error instanceof Error ? error.message : String(error) }) }));
+        body.replaceChildren(
+          h("p", {
+            class: "error",
+            text: t("load_failed", {
+              detail: error instanceof Error ? error.message : String(error),
+            }),
+          }),
+        );
       }
     },
   };

@@ -1,0 +1,176 @@
+"""JSON payloads Sekisho publishes, and the filter that keeps secrets out of them.
+
+Records hold only masked credentials and never a PIN; still, every payload goes through
+:func:`redact`: the ``credential`` field is dropped, detail keys that name a secret are dropped,
+and anything shaped like a whole card key (``H10301:12:3456``) is blanked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import Enum
+
+from gateway.core_api import DoorStatus, ReaderStatus
+from gateway.domain import DoorMode, DoorState
+from gateway.records import NewRecord
+
+# Detail keys whose name says they may hold a secret or a whole credential number.
+_SECRET_KEY = re.compile(
+    r"pin|pass(word|wd)?|secret|token|credential|card|scbk|salt|commitment|number", re.I
+)
+# A whole card key as CardId.key writes it: FORMAT:FACILITY:NUMBER.
+_CARD_KEY = re.compile(r"\b(?:H10301|C1000|H10304|EM4100):\d+:\d+\b", re.I)
+REDACTED = "[redacted]"
+
+# Record kinds published as events (prefixes); operator actions, logins, audit and incident
+# records stay inside (they can name accounts and hold investigation notes), alarm records are
+# published through the alarm topic, and a duress PIN's silent alarm is never broadcast.
+EVENT_PREFIXES = (
+    "access.",
+    "door.",
+    "reader.",
+    "module.",
+    "sensor.",
+    "zone.",
+    "escort.",
+    "media.",
+    "camera.",
+    "mqtt.",
+    "system",
+)
+NEVER_PUBLISHED = frozenset({"access.duress"})
+
+
+def publishes(kind: str) -> bool:
+    """True when records of ``kind`` go out as events."""
+    return kind not in NEVER_PUBLISHED and kind.startswith(EVENT_PREFIXES)
+
+
+def plain(value: object) -> object:  # noqa: PLR0911 -- one return per JSON type
+    """A value as JSON-ready data: datetimes in ISO 8601, enums by value, containers deep."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def redact(value: object) -> object:
+    """Drop secret-named keys and blank whole card keys, at any depth."""
+    if isinstance(value, Mapping):
+        return {str(k): redact(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _CARD_KEY.sub(REDACTED, value)
+    return value
+
+
+def dumps(data: object) -> bytes:
+    """Compact UTF-8 JSON."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def record_event(site_id: str, seq: int, rec: NewRecord) -> bytes:
+    """A committed record as an event, with its original time (``ts``) and no credential."""
+    data = {f.name: plain(getattr(rec, f.name)) for f in dataclasses.fields(rec)}
+    data.pop("credential", None)
+    data["detail"] = redact(data.get("detail") or {})
+    return dumps({"site_id": site_id, "seq": seq, **data})
+
+
+def door_state(status: DoorStatus) -> bytes:
+    """A door's live status."""
+    return dumps(plain(status))
+
+
+def reader_state(status: ReaderStatus) -> bytes:
+    """A reader's live status."""
+    return dumps(plain(status))
+
+
+_ALARM_STATES = (DoorState.FORCED, DoorState.HELD)
+
+
+def zone_state(zone_id: str, name: str, kind: str, doors: Iterable[DoorStatus]) -> bytes:
+    """A zone's state, from its doors: how many are open, in alarm, in fault; lockdown."""
+    mine = [d for d in doors if d.zone_id == zone_id]
+    return dumps(
+        {
+            "zone_id": zone_id,
+            "name": name,
+            "kind": kind,
+            "doors": [d.door_id for d in mine],
+            "doors_open": sum(1 for d in mine if d.contact_open),
+            "doors_in_alarm": sum(1 for d in mine if d.state in _ALARM_STATES),
+            "doors_in_fault": sum(1 for d in mine if d.state is DoorState.FAULT),
+            "locked_down": bool(mine) and all(d.mode is DoorMode.LOCKED_DOWN for d in mine),
+        }
+    )
+
+
+def sensor_state(
+    *,
+    sensor_id: str,
+    name: str,
+    kind: str,
+    zone_id: str | None,
+    state: str,
+    value: float | None,
+    unit: str,
+    ts: datetime,
+) -> bytes:
+    """An environment sensor's state and value."""
+    return dumps(
+        plain(
+            {
+                "sensor_id": sensor_id,
+                "name": name,
+                "kind": kind,
+                "zone_id": zone_id,
+                "state": state,
+                "value": value,
+                "unit": unit,
+                "ts": ts,
+            }
+        )
+    )
+
+
+def alarm_event(alarm: object, ts: datetime) -> bytes:
+    """One alarm transition (an ``AlarmView``) with the time it was seen."""
+    data = plain(alarm)
+    assert isinstance(data, dict)
+    return dumps(redact({**data, "ts": plain(ts)}))
+
+
+def alarms_active(alarms: Iterable[object]) -> bytes:
+    """The open alarms, most urgent first, with counts."""
+    rows = [r for r in (plain(a) for a in alarms) if isinstance(r, dict)]
+    rows.sort(key=lambda r: (r.get("priority", 99), str(r.get("raised_at", ""))))
+    keep = ("alarm_id", "type", "priority", "state", "source", "zone_id", "door_id", "raised_at")
+    return dumps(
+        redact(
+            {
+                "count": len(rows),
+                "unacknowledged": sum(1 for r in rows if r.get("acknowledged_by") is None),
+                "highest_priority": rows[0].get("priority") if rows else None,
+                "alarms": [{k: r.get(k) for k in keep} for r in rows[:50]],
+            }
+        )
+    )

@@ -1,0 +1,51 @@
+"""The dashboard's two languages say the same things, and name every state, kind and reason."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pytest
+
+from api.dashboard import STATIC_DIR
+from api.roles import Role
+from gateway.config.site import ZoneKind
+from gateway.domain import AuthMode, DoorMode, DoorState, Outcome, PersonKind, Reason
+from gateway.records import RecordKind
+
+MESSAGES = (STATIC_DIR / "js" / "messages.js").read_text(encoding="utf-8")
+KEY = re.compile(r'^\s+"?([\w.]+)"?:\s', re.MULTILINE)
+
+
+def keys(lang: str) -> set[str]:
+    """The message keys of one language's table in messages.js."""
+    start = MESSAGES.index(f"const {lang} = {{")
+    end = MESSAGES.index("\n};", start)
+    return set(KEY.findall(MESSAGES[start:end]))
+
+
+def test_japanese_and_english_have_the_same_messages() -> None:
+    en, ja = keys("en"), keys("ja")
+    assert len(en) > 150
+    assert en - ja == set(), "English only"
+    assert ja - en == set(), "Japanese only"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "enum"),
+    [
+        ("state_", DoorState),
+        ("mode_", DoorMode),
+        ("auth_", AuthMode),
+        ("outcome_", Outcome),
+        ("reason_", Reason),
+        ("kind_", RecordKind),
+        ("person_", PersonKind),
+        ("role_", Role),
+        ("zone_kind_", ZoneKind),
+    ],
+)
+def test_every_value_the_api_sends_has_a_label(prefix: str, enum: type[StrEnum]) -> None:
+    # Unlabelled values still show (raw), but the desk should read words, in both languages.
+    missing = [m.value for m in enum if f"{prefix}{m.value}" not in keys("en")]
+    assert missing == []
