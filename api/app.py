@@ -34,6 +34,7 @@ from api.routes import (
     zones,
 )
 from api.routes import alarms as alarm_routes
+from api.routes import audit, audit_analysis, audit_export  # issue 4: the auditor's API
 from api.routes import incidents as incident_routes
 from api.settings import Settings
 from gateway.alarms.service import AlarmService
@@ -176,6 +177,9 @@ def create_app(
         doors,
         readers,
         events,
+        audit,
+        audit_export,
+        audit_analysis,
         alarm_routes,
         incident_routes,
         stream,

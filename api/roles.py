@@ -30,6 +30,8 @@ class Permission(StrEnum):
     EVENTS_READ = "events:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
+    AUDIT_READ = "audit:read"  # checkpoints, proofs, queries over every record, analysis
+    AUDIT_EXPORT = "audit:export"  # streaming exports (recorded; alert above the threshold)
     ALARMS_READ = "alarms:read"
     ALARMS_ACK = "alarms:ack"  # acknowledge and close alarms
     INCIDENTS_READ = "incidents:read"
@@ -55,6 +57,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.EVENTS_READ: _ALL_BUT_ADMIN,  # 4-8-6(6): the admin has no right to records
     Permission.ACCOUNTS_READ: frozenset({Role.ADMIN, Role.CHIEF}),
     Permission.ACCOUNTS_WRITE: frozenset({Role.ADMIN}),
+    # 4-8-12(1): the audit officer audits; the chief sees everything. Read-only either way.
+    Permission.AUDIT_READ: frozenset({Role.CHIEF, Role.AUDITOR}),
+    Permission.AUDIT_EXPORT: frozenset({Role.CHIEF, Role.AUDITOR}),
     # The desk acknowledges alarms (保護担当者, 4-8-2); managers and the chief may too. The
     # auditor reads them (4-8-12(1)); the admin has no right to records or alarms (4-8-6(6)).
     Permission.ALARMS_READ: _ALL_BUT_ADMIN,

@@ -276,7 +276,6 @@ class PahoLink:
             protocol=MQTTProtocolVersion.MQTTv5,
             reconnect_on_failure=False,
         )
-        client.enable_logger(logging.getLogger("paho.mqtt"))
         client.connect_timeout = self._s.connect_timeout_s
         if self._s.username is not None:
             client.username_pw_set(self._s.username, self._s.password)

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from api.accounts import create_account
 from api.settings import Settings
+from gateway.alarms.stack import AlarmStack
 from gateway.domain import PersonKind
 from gateway.runtime import Gateway
 from gateway.storage.models import Account, Person, Record
@@ -103,6 +104,7 @@ class ApiEnv:
     accounts: dict[str, Account] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)  # label -> person id
+    stack: AlarmStack | None = None  # alarms, sensors and incidents (issue 6)
 
     def __repr__(self) -> str:
         """No tokens or hashes in failure reports."""

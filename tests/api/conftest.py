@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from devices.modbus_io import ModbusIOModule
+from gateway.alarms.stack import AlarmStack
 from gateway.config.site import SiteConfig
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
@@ -83,11 +84,20 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
     driver = ModbusIOModule("io1", "127.0.0.1", sim.port, poll_ms=10.0, backoff_initial_s=0.05)
     gateway = Gateway(site, api_engine, modules=[driver])
     settings = make_settings()
-    app = create_app(settings=settings, engine=api_engine, core=gateway)
+    stack = AlarmStack.attach(gateway, api_engine)
+    app = create_app(
+        settings=settings,
+        engine=api_engine,
+        core=gateway,
+        alarms=stack.alarms,
+        incidents=stack.incidents,
+    )
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://sekisho.test")
     backend = api_engine.dialect.name
-    environment = ApiEnv(backend, app, client, gateway, api_engine, settings, sim, site_id)
+    environment = ApiEnv(
+        backend, app, client, gateway, api_engine, settings, sim, site_id, stack=stack
+    )
     environment.people["manager"] = environment.add_person("Mina Manager")
     environment.people["admin"] = environment.add_person("Ada Admin")
     for role in ROLES:
@@ -97,6 +107,7 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
         elif role == "admin":
             extra = {"person_id": environment.people["admin"]}
         environment.accounts[role] = environment.add_account(role, role, **extra)
+    await stack.start()
     await gateway.start()
     try:
         await wait_for(
@@ -110,6 +121,7 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
         yield environment
     finally:
         await client.aclose()
+        await stack.stop()
         await gateway.stop()
         await sim.stop()
 

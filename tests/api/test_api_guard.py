@@ -93,6 +93,8 @@ def test_the_permission_table_matches_the_brief() -> None:
         Permission.ACCOUNTS_READ: {admin, chief},
         Permission.ACCOUNTS_WRITE: {admin},
         Permission.AUTH_SESSION: set(Role),
+        Permission.AUDIT_READ: {chief, auditor},  # 4-8-12(1), issue 4
+        Permission.AUDIT_EXPORT: {chief, auditor},  # 4-8-6(5), issue 4
     }
     assert {p: set(r) for p, r in PERMISSIONS.items()} == expected
 

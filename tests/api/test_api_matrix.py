@@ -19,6 +19,8 @@ from sqlmodel import Session
 from api.app import PUBLIC_PATHS, api_routes
 from api.roles import PERMISSIONS, Permission, Role
 from api.security import issue_token
+from gateway.clock import utcnow
+from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import Account
 from tests.api.api_env import PASSWORD, ROLES, ApiEnv, LiveServer
 
@@ -35,6 +37,8 @@ class Targets:
     credential: str
     authorization: str
     account: str
+    alarm: str = ""
+    incident: str = ""
 
 
 Body = Callable[[Targets], dict[str, Any] | None]
@@ -104,12 +108,50 @@ CALLS = [
     Call("POST", "/api/v1/doors/d-vault/unlock", P.DOORS_UNLOCK, lambda t: {"note": "matrix"}),
     Call("GET", "/api/v1/readers", P.READERS_READ),
     Call("GET", "/api/v1/events", P.EVENTS_READ),
+    # the auditor's API (issue 4; 4-8-12(1), 4-8-6(5))
+    Call("GET", "/api/v1/audit/checkpoint", P.AUDIT_READ),
+    Call("GET", "/api/v1/audit/proof/inclusion?seq=1&size=1", P.AUDIT_READ),
+    Call("GET", "/api/v1/audit/proof/consistency?from=1&to=1", P.AUDIT_READ),
+    Call("GET", "/api/v1/audit/records?kind=access.decision", P.AUDIT_READ),
+    Call("GET", "/api/v1/audit/export?format=csv", P.AUDIT_EXPORT),
+    Call("GET", "/api/v1/audit/analysis", P.AUDIT_READ),
+    Call("GET", "/api/v1/audit/analysis/1", P.AUDIT_READ),
     Call("GET", "/api/v1/events/1", P.EVENTS_READ),
     Call("GET", "/api/v1/stream", P.DOORS_READ),
     Call("GET", "/api/v1/stats/entries-per-hour", P.EVENTS_READ),
     Call("GET", "/api/v1/stats/denials", P.EVENTS_READ),
     Call("GET", "/api/v1/stats/door-alarms", P.EVENTS_READ),
     Call("GET", "/api/v1/ui/config", P.AUTH_SESSION),
+    Call("GET", "/api/v1/alarms", P.ALARMS_READ),
+    Call("GET", "/api/v1/alarms/history", P.ALARMS_READ),
+    Call("GET", "/api/v1/alarms/catalogue", P.ALARMS_READ),
+    Call("GET", "/api/v1/alarms/{alarm}", P.ALARMS_READ),
+    Call("POST", "/api/v1/alarms/{alarm}/acknowledge", P.ALARMS_ACK, lambda t: {"note": "m"}),
+    Call("POST", "/api/v1/alarms/{alarm}/close", P.ALARMS_ACK),
+    Call("GET", "/api/v1/incidents", P.INCIDENTS_READ),
+    Call("GET", "/api/v1/incidents/{incident}", P.INCIDENTS_READ),
+    Call(
+        "POST", "/api/v1/incidents", P.INCIDENTS_WRITE, lambda t: {"title": "m", "zone_id": "srv"}
+    ),
+    Call(
+        "POST",
+        "/api/v1/incidents/{incident}/containment",
+        P.INCIDENTS_WRITE,
+        lambda t: {"action": "isolate", "text": "matrix"},
+    ),
+    Call("POST", "/api/v1/incidents/{incident}/notes", P.INCIDENTS_WRITE, lambda t: {"text": "m"}),
+    Call("POST", "/api/v1/incidents/{incident}/personal-data", P.INCIDENTS_WRITE),
+    Call(
+        "POST",
+        "/api/v1/incidents/{incident}/legal-steps/preliminary_report/done",
+        P.INCIDENTS_WRITE,
+    ),
+    Call(
+        "POST",
+        "/api/v1/incidents/{incident}/close",
+        P.INCIDENTS_CLOSE,
+        lambda t: {"root_cause": "matrix", "measures": "matrix"},
+    ),
 ]
 
 CALLERS = (*ROLES, "no token", "expired token", "disabled account")
@@ -125,9 +167,13 @@ def _template(path: str) -> str:
         ("/zones/srv", "/zones/{zone_id}"),
         ("/doors/d-vault", "/doors/{door_id}"),
         ("/events/1", "/events/{seq}"),
+        ("/audit/analysis/1", "/audit/analysis/{seq}"),
+        ("{alarm}", "{alarm_id}"),
+        ("{incident}", "{incident_id}"),
+        ("/legal-steps/preliminary_report/", "/legal-steps/{step}/"),
     ):
         path = path.replace(literal, param)
-    return path
+    return path.split("?", 1)[0]  # audit routes take their arguments as queries
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -167,7 +213,22 @@ async def matrix(env: ApiEnv) -> AsyncIterator[tuple[Targets, dict[str, dict[str
     headers["no token"] = {}
     headers["expired token"] = {"Authorization": f"Bearer {expired}"}
     headers["disabled account"] = {"Authorization": f"Bearer {disabled_token}"}
-    yield Targets(person, credential, authorization, victim.id), headers
+    # an alarm (an event alarm, raised by the record issue 4 writes) and an incident in srv
+    await env.gateway.record(
+        NewRecord(RecordKind.AUDIT_BULK_EXPORT_ALERT, utcnow(), actor="matrix-victim")
+    )
+    assert env.stack is not None
+    alarm = next(a for a in env.stack.alarms.active() if a.type == "audit.bulk_export")
+    incident = await env.stack.incidents.open("Matrix incident", "operator", zone_id="srv")
+    targets = Targets(
+        person,
+        credential,
+        authorization,
+        victim.id,
+        alarm=alarm.alarm_id,
+        incident=incident.incident_id,
+    )
+    yield targets, headers
 
 
 async def test_the_matrix_covers_every_guarded_route(env: ApiEnv) -> None:
@@ -195,6 +256,8 @@ async def _call(
         person=targets.person,
         credential=targets.credential,
         authorization=targets.authorization,
+        alarm=targets.alarm,
+        incident=targets.incident,
     )
     if call.path == "/api/v1/stream":
         # A stream never ends: read the status line over real HTTP, then hang up.

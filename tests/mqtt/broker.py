@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import ipaddress
 import os
+import pwd
 import socket
 import subprocess
 import threading
@@ -130,7 +131,9 @@ def broker_conf(
     persistence: bool = False,
 ) -> list[str]:
     """Mosquitto config lines for one listener on 127.0.0.1:``port``."""
-    lines = ["per_listener_settings false", f"listener {port} 127.0.0.1"]
+    # Started as root, Mosquitto would switch to the "mosquitto" user: stay who we are.
+    me = pwd.getpwuid(os.getuid()).pw_name
+    lines = [f"user {me}", "per_listener_settings false", f"listener {port} 127.0.0.1"]
     if tls is not None:
         lines += [
             f"cafile {tls.ca}",

@@ -54,7 +54,12 @@ def test_the_documented_path_raised_acknowledged_cleared_closed() -> None:
     a, t = step
     assert (a.state, t) == (AlarmState.CLEARED, Transition.CLEARED)
     a, t = machine.close(a, "op", None, at=T0)
-    assert (a.state, t, a.closed_by, a.note) == (AlarmState.CLOSED, Transition.CLOSED, "op", "on my way")
+    assert (a.state, t, a.closed_by, a.note) == (
+        AlarmState.CLOSED,
+        Transition.CLOSED,
+        "op",
+        "on my way",
+    )
 
 
 def test_closing_before_ack_or_while_active_is_refused() -> None:

@@ -193,8 +193,9 @@ async def test_readings_become_states_records_and_alarms(
     # back, and the smoke has gone: recorded as normal again, the alarm clears
     service.on_device_event(InputChanged("io1", 5, False, 0))
     await core.wait(
-        lambda: [a.type for a in core.alarms.active() if a.condition_active]
-        == ["env.temperature_high"],
+        lambda: (
+            [a.type for a in core.alarms.active() if a.condition_active] == ["env.temperature_high"]
+        ),
         "smoke cleared",
     )
 
