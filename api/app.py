@@ -24,21 +24,32 @@ from api.routes import (
     auth,
     authorizations,
     credentials,
+    door_modes,
     doors,
     events,
     health,
+    occupancy,
     people,
     readers,
+    recertification,
     stats,
     stream,
+    training,
+    work_orders,
     zones,
 )
 from api.routes import alarms as alarm_routes
 from api.routes import audit, audit_analysis, audit_export  # issue 4: the auditor's API
+from api.routes import contractors as contractor_routes  # issue 5: contractors
 from api.routes import incidents as incident_routes
+from api.routes import media as media_routes  # issue 5: media custody
+from api.routes import visits as visit_routes  # issue 5: visitors
+from api.routes.cameras import router as camera_router  # issue 7: cameras and their evidence
 from api.settings import Settings
 from gateway.alarms.service import AlarmService
+from gateway.cameras.service import CameraService
 from gateway.core_api import AccessCore
+from gateway.custody_stack import CustodyStack
 from gateway.incidents.service import IncidentService
 from gateway.storage.errors import StorageError
 
@@ -141,6 +152,8 @@ def create_app(
     core: AccessCore,
     alarms: AlarmService | None = None,
     incidents: IncidentService | None = None,
+    cameras: CameraService | None = None,
+    custody: CustodyStack | None = None,
 ) -> FastAPI:
     """Build the API around the running core; the core must run on the server's event loop.
 
@@ -161,6 +174,8 @@ def create_app(
     app.state.core = CoreBridge(core)
     app.state.alarms = alarms
     app.state.incidents = incidents
+    app.state.custody = custody  # issue 5: visits, contractors, media; None: 404
+    app.state.cameras = cameras  # issue 7: None when the site has no cameras
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StorageError, _storage_error)
@@ -182,11 +197,19 @@ def create_app(
         audit_analysis,
         alarm_routes,
         incident_routes,
+        occupancy,
+        door_modes,
+        recertification,
+        work_orders,
+        training,
         stream,
         stats,
         ui_config,
     ):
         api.include_router(module.router)
+    api.include_router(camera_router)
+    for custody_routes in (visit_routes, contractor_routes, media_routes):
+        api.include_router(custody_routes.router)
     app.include_router(api)
     mount_dashboard(app)  # `/` and `/static`: the page reveals nothing before login
     check_routes_guarded(app)

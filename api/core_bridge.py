@@ -11,6 +11,7 @@ from anyio import from_thread
 
 from gateway.config.site import SiteConfig
 from gateway.core_api import AccessCore, DoorStatus, ReaderStatus
+from gateway.domain import DoorMode
 from gateway.records import NewRecord
 
 
@@ -41,6 +42,26 @@ class CoreBridge:
     def momentary_unlock(self, door_id: str, actor: str, note: str | None) -> int:
         """Release a door from the desk; returns the record's seq."""
         return from_thread.run(self._core.momentary_unlock, door_id, actor, note)
+
+    def occupancy(self, zone_id: str) -> list[dict[str, object]]:
+        """Who is inside a zone now; raises UnknownZone."""
+        return from_thread.run_sync(self._core.occupancy, zone_id)
+
+    def set_door_mode(self, door_id: str, mode: DoorMode, actor: str, reason: str | None) -> int:
+        """Set a door's mode; returns the record's seq (UnknownDoor, ModeRefused)."""
+        return from_thread.run(self._core.set_door_mode, door_id, mode, actor, reason)
+
+    def lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """Lock a zone down; returns the record's seq (UnknownZone)."""
+        return from_thread.run(self._core.lockdown, zone_id, actor, reason)
+
+    def release_lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """End a zone's lockdown; returns the record's seq (UnknownZone, ModeRefused)."""
+        return from_thread.run(self._core.release_lockdown, zone_id, actor, reason)
+
+    def forgive_passback(self, zone_id: str, person_id: str, actor: str, note: str | None) -> int:
+        """Reset a person's passback state in a zone; returns the record's seq (UnknownZone)."""
+        return from_thread.run(self._core.forgive_passback, zone_id, person_id, actor, note)
 
     def reload_person(self, person_id: str) -> None:
         """Tell the core that a person's master data changed."""

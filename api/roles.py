@@ -37,6 +37,34 @@ class Permission(StrEnum):
     INCIDENTS_READ = "incidents:read"
     INCIDENTS_WRITE = "incidents:write"  # open, contain, note, legal steps
     INCIDENTS_CLOSE = "incidents:close"  # close with root cause and measures
+    CAMERAS_READ = "cameras:read"  # cameras and their health; which pictures a record has
+    CAMERAS_VIEW = "cameras:view"  # look at a picture (live, snapshot, clip): each view recorded
+    # --- entry rules (issue 3) ---
+    ZONES_OCCUPANCY = "zones:occupancy"  # who is inside a zone now
+    ZONES_LOCKDOWN = "zones:lockdown"  # lock a zone down and release it
+    ZONES_PASSBACK_FORGIVE = "zones:passback-forgive"  # reset a person's anti-passback state
+    DOORS_MODE = "doors:mode"  # set a door's mode (ONVIF modes)
+    AUTHORIZATIONS_RECERTIFY = "authorizations:recertify"  # a zone manager's periodic review
+    RECERTIFICATIONS_READ = "recertifications:read"  # what falls due for recertification
+    WORK_ORDERS_READ = "work-orders:read"
+    WORK_ORDERS_REQUEST = "work-orders:request"  # ask for an entry purpose (用件)
+    WORK_ORDERS_DECIDE = "work-orders:decide"  # approve or reject a request
+    WORK_ORDERS_CANCEL = "work-orders:cancel"
+    TRAINING_WRITE = "training:write"  # record a completed training (4-8-3)
+
+    # --- visitors, contractors, media custody (issue 5) ---
+    VISITS_READ = "visits:read"  # visits and the visitor log
+    VISITS_REGISTER = "visits:register"  # pre-register (for a host) or cancel a visit
+    VISITS_APPROVE = "visits:approve"  # a zone's manager approves or rejects a visit
+    VISITS_DESK = "visits:desk"  # check visitors in and out at the desk
+    CONTRACTORS_READ = "contractors:read"
+    CONTRACTORS_WRITE = "contractors:write"  # contract, confidentiality clause, inspections
+    MEDIA_READ = "media:read"  # registry, ledger, requests, inspections, inventories
+    MEDIA_REGISTER = "media:register"  # register items; file and cancel carry-in/out requests
+    MEDIA_APPROVE = "media:approve"  # a zone's manager approves or rejects a request
+    MEDIA_DESK = "media:desk"  # inspections at the door and second-person confirmations
+    MEDIA_INVENTORY = "media:inventory"  # vault inventories: start, scan, complete
+    MEDIA_DISPOSE = "media:dispose"  # record a disposal with its evidence
 
 
 _ALL = frozenset(Role)
@@ -70,6 +98,48 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.INCIDENTS_READ: _ALL_BUT_ADMIN,
     Permission.INCIDENTS_WRITE: frozenset({Role.CHIEF, Role.MANAGER, Role.OPERATOR}),
     Permission.INCIDENTS_CLOSE: frozenset({Role.CHIEF, Role.MANAGER}),
+    # Camera pictures are personal data (4-8-6(10)): the protection roles and the auditor see
+    # them, every view recorded; the admin configures cameras but sees no picture (4-8-6(6)).
+    Permission.CAMERAS_READ: _ALL_BUT_ADMIN,
+    Permission.CAMERAS_VIEW: _ALL_BUT_ADMIN,
+    # --- entry rules (issue 3; 4-8-7(1)(3), 4-8-3, 4-8-6(6), 4-8-11(2)) ---
+    # The desk watches occupancy; the auditor reads it (4-8-12(1)); the admin sees no people.
+    Permission.ZONES_OCCUPANCY: _ALL_BUT_ADMIN,
+    # Containment from the desk (4-8-11(2)): exactly the roles issue 3 names.
+    Permission.ZONES_LOCKDOWN: frozenset({Role.CHIEF, Role.MANAGER, Role.OPERATOR}),
+    Permission.DOORS_MODE: frozenset({Role.CHIEF, Role.MANAGER, Role.OPERATOR}),
+    Permission.ZONES_PASSBACK_FORGIVE: frozenset({Role.MANAGER, Role.OPERATOR}),
+    # The zone's manager reviews access to it (4-8-7(3)); narrowed per request to their own
+    # zones and to people other than themselves (4-8-6(6)).
+    Permission.AUTHORIZATIONS_RECERTIFY: frozenset({Role.MANAGER}),
+    # Managers see their own zones; the chief and the auditor see every zone.
+    Permission.RECERTIFICATIONS_READ: frozenset({Role.CHIEF, Role.MANAGER, Role.AUDITOR}),
+    # 用件の確認 (4-8-7(1)): the desk or a manager asks, another manager of the zone decides
+    # (approvals name a person other than the requester, 4-8-6(6)); the requester or a manager
+    # of the zone cancels.
+    Permission.WORK_ORDERS_READ: _ALL_BUT_ADMIN,
+    Permission.WORK_ORDERS_REQUEST: frozenset({Role.MANAGER, Role.OPERATOR}),
+    Permission.WORK_ORDERS_DECIDE: frozenset({Role.MANAGER}),
+    Permission.WORK_ORDERS_CANCEL: frozenset({Role.MANAGER, Role.OPERATOR}),
+    # The chief owns training (4-8-2, 4-8-3); managers record it for their staff.
+    Permission.TRAINING_WRITE: frozenset({Role.CHIEF, Role.MANAGER}),
+    # --- visitors, contractors, media custody (issue 5; 4-8-7(1), 4-8-5, 4-8-9, 4-8-12(2)) ---
+    # The desk runs check-in/out, door inspections and inventory scans (保護担当者); the
+    # zone's manager approves visits and carry-in/out, never their own (4-8-6(6)); the
+    # auditor and the chief read; the admin has no access to any of it.
+    Permission.VISITS_READ: _ALL_BUT_ADMIN,
+    Permission.VISITS_REGISTER: frozenset({Role.MANAGER, Role.OPERATOR}),
+    Permission.VISITS_APPROVE: frozenset({Role.MANAGER}),
+    Permission.VISITS_DESK: frozenset({Role.OPERATOR}),
+    Permission.CONTRACTORS_READ: _ALL_BUT_ADMIN,
+    Permission.CONTRACTORS_WRITE: frozenset({Role.MANAGER}),  # 4-8-9: the manager's contract
+    Permission.MEDIA_READ: _ALL_BUT_ADMIN,
+    Permission.MEDIA_REGISTER: frozenset({Role.MANAGER, Role.OPERATOR}),
+    Permission.MEDIA_APPROVE: frozenset({Role.MANAGER}),
+    Permission.MEDIA_DESK: frozenset({Role.OPERATOR}),
+    # Managers inspect storage (4-8-12(2) 点検); the desk scans with them.
+    Permission.MEDIA_INVENTORY: frozenset({Role.MANAGER, Role.OPERATOR}),
+    Permission.MEDIA_DISPOSE: frozenset({Role.MANAGER, Role.OPERATOR}),
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -184,6 +184,9 @@ class PersonOut(Out):
     organisation: str | None
     employee_no: str | None
     enabled: bool
+    contract_end: UtcTime | None = Field(
+        default=None, description="contractors: access lapses at this instant (4-8-9)"
+    )
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -203,6 +206,20 @@ class PersonCreate(In):
     organisation: Line200 | None = None
     employee_no: Line64 | None = None
     enabled: bool = True
+    contract_end: UtcTime | None = Field(
+        default=None,
+        description="required for contractors, and for them only: the end of their contract; "
+        "their access lapses with it (4-8-9)",
+    )
+
+    @model_validator(mode="after")
+    def _contract(self) -> Self:
+        """A contractor has a contract end date on file; nobody else has one."""
+        if self.kind is PersonKind.CONTRACTOR and self.contract_end is None:
+            raise ValueError("contract_end is required for a contractor (4-8-9)")
+        if self.kind is not PersonKind.CONTRACTOR and self.contract_end is not None:
+            raise ValueError("contract_end applies to contractors only")
+        return self
 
 
 class PersonPatch(In):
@@ -212,11 +229,14 @@ class PersonPatch(In):
     organisation: Line200 | None = None
     employee_no: Line64 | None = None
     enabled: bool | None = None
+    contract_end: UtcTime | None = Field(
+        default=None, description="contractors only; cannot be cleared (4-8-9)"
+    )
 
     @model_validator(mode="after")
     def _no_nulls(self) -> Self:
         """Refuse null for fields that cannot be empty."""
-        for key in ("name", "enabled"):
+        for key in ("name", "enabled", "contract_end"):
             if key in self.model_fields_set and getattr(self, key) is None:
                 raise ValueError(f"{key} cannot be null")
         return self
@@ -238,6 +258,9 @@ class CredentialOut(Out):
     valid_from: UtcTime | None
     valid_to: UtcTime | None
     has_pin: bool
+    has_duress_pin: bool = Field(
+        default=False, description="a duress PIN is set (it grants and raises a silent alarm)"
+    )
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -255,6 +278,7 @@ class CredentialOut(Out):
             valid_from=row.valid_from,
             valid_to=row.valid_to,
             has_pin=row.pin_hash is not None,
+            has_duress_pin=row.duress_pin_hash is not None,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
@@ -317,6 +341,16 @@ class PinIn(In):
     pin: PinDigits | None
 
 
+class DuressPinIn(In):
+    """Set or replace a credential's duress PIN; ``null`` clears it.
+
+    Entered instead of the PIN at a card+PIN door, it opens the door as usual and raises a
+    silent alarm. It must follow the site's PIN policy and differ from the PIN.
+    """
+
+    duress_pin: PinDigits | None
+
+
 # ---------------------------------------------------------------- authorizations
 
 
@@ -334,20 +368,43 @@ class AuthorizationOut(Out):
     granted_at: UtcTime
     revoked_by: str | None
     revoked_at: UtcTime | None
-    active: bool = Field(description="not revoked and within its validity now")
+    supervisor: bool = Field(
+        default=False, description="opens first-person-in doors for the day (a supervisor)"
+    )
+    recertified_by: str | None = None
+    recertified_at: UtcTime | None = None
+    recertify_due_at: UtcTime | None = Field(
+        default=None,
+        description="when it lapses unless the zone's manager recertifies it (zones with "
+        "recertify_days only, 4-8-7(3))",
+    )
+    lapsed: bool = Field(
+        default=False, description="not recertified in time: it admits nobody until recertified"
+    )
+    active: bool = Field(description="not revoked and within its validity now (see lapsed)")
 
     @classmethod
-    def of(cls, row: Authorization, now: datetime) -> AuthorizationOut:
-        """Response body for an authorization row, judged active or not at ``now``."""
+    def of(
+        cls, row: Authorization, now: datetime, recertify_days: int | None = None
+    ) -> AuthorizationOut:
+        """Response body for an authorization row, judged at ``now``.
+
+        ``recertify_days`` is its zone's recertification period, if the zone has one.
+        """
         valid_from = to_utc(row.valid_from) if row.valid_from is not None else None
         valid_to = to_utc(row.valid_to) if row.valid_to is not None else None
+        due = None
+        if recertify_days is not None:
+            certified = to_utc(row.recertified_at or row.granted_at)
+            due = certified + timedelta(days=recertify_days)
+        lapsed = due is not None and now >= due
         active = (
             row.revoked_at is None
             and (valid_from is None or valid_from <= now)
             and (valid_to is None or now < valid_to)
         )
         data = row.model_dump()
-        data["active"] = active
+        data.update(active=active, lapsed=lapsed, recertify_due_at=due)
         return cls.model_validate(data)
 
 
@@ -367,6 +424,10 @@ class AuthorizationCreate(In):
     valid_from: UtcTime | None = None
     valid_to: UtcTime | None = None
     purpose: Note | None = None
+    supervisor: bool = Field(
+        default=False,
+        description="the holder opens first-person-in doors of the zone for the day",
+    )
 
     @model_validator(mode="after")
     def _validity(self) -> Self:
@@ -379,6 +440,12 @@ class RevokeIn(In):
     """Why an authorization is revoked (optional)."""
 
     reason: Note | None = None
+
+
+class RecertifyIn(In):
+    """A zone manager's note on a recertification (optional)."""
+
+    note: Note | None = None
 
 
 # ---------------------------------------------------------------- site, doors, readers

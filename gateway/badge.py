@@ -116,6 +116,7 @@ class BadgeHandler:
         windows: dict[str, float],
         interlock_clear: Callable[[str], bool],
         on_supervisor: Callable[[DoorController], None],
+        camera_watch: Callable[[str], tuple[str, ...]] = lambda zone_id: (),
     ) -> None:
         self._places = places
         self._readers = readers
@@ -130,6 +131,7 @@ class BadgeHandler:
         self._windows = windows  # zone → escort / two-person window (seconds)
         self._interlock_clear = interlock_clear
         self._on_supervisor = on_supervisor
+        self._camera_watch = camera_watch  # zone → cameras with a good picture of it now
         self._prompts: dict[str, PinPrompt] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._queues: dict[str, pairing.DoorQueue] = {}
@@ -174,14 +176,16 @@ class BadgeHandler:
         auth = door.cfg.auth
         if place.direction is Direction.OUT and not door.cfg.pin_on_exit:
             auth = AuthMode.CARD  # leaving asks for no PIN unless the door says so
+        rules = self._rules[door.cfg.zone]
         return AccessPoint(
             door.cfg.id,
-            self._rules[door.cfg.zone],
+            rules,
             place.direction,
             auth,
             door.available,
             door.mode,
             self._interlock_clear(door.cfg.id),
+            rules.camera_monitored and bool(self._camera_watch(door.cfg.zone)),
         )
 
     async def _badge(self, place: ReaderPlace, ev: CardRead | CardUnreadable) -> None:
@@ -503,6 +507,8 @@ class BadgeHandler:
             detail["work_order_id"] = result.work_order_id
         if result.violations:
             detail["violations"] = [v.value for v in result.violations]
+        if result.camera_cover:
+            detail["monitored_by"] = list(self._camera_watch(place.door.cfg.zone))
         return NewRecord(
             kind=RecordKind.ACCESS,
             ts=self._utcnow(),

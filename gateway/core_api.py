@@ -77,6 +77,43 @@ class AccessCore(Protocol):
         Raises UnknownDoor, or DoorUnavailable while the door is in fault.
         """
 
+    def occupancy(self, zone_id: str) -> list[dict[str, object]]:
+        """Who is inside a zone now, in order of entry (4-8-7(1)); raises UnknownZone.
+
+        Each occupant: ``person_id``, ``person_kind``, ``since`` (UTC), ``escorted_by`` (a
+        person id or None) and ``entry_seq`` (the access record that let them in, or None).
+        """
+
+    async def set_door_mode(
+        self, door_id: str, mode: DoorMode, actor: str, reason: str | None
+    ) -> int:
+        """Set a door's mode from the desk; returns the record's seq.
+
+        Raises UnknownDoor, or ``gateway.door_modes.ModeRefused`` (a ValueError) when the mode
+        cannot be set now (locked_down door by door, double-locking an occupied zone, a door
+        held by a lockdown).
+        """
+
+    async def lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """Lock down every entrance of a zone (4-8-11(2)); returns the record's seq.
+
+        Raises UnknownZone (also for a zone without doors).
+        """
+
+    async def release_lockdown(self, zone_id: str, actor: str, reason: str | None) -> int:
+        """End a zone's lockdown; returns the record's seq.
+
+        Raises UnknownZone, or ``gateway.door_modes.ModeRefused`` when it is not locked down.
+        """
+
+    async def forgive_passback(
+        self, zone_id: str, person_id: str, actor: str, note: str | None
+    ) -> int:
+        """Reset a person's anti-passback state in a zone; returns the record's seq.
+
+        Raises UnknownZone.
+        """
+
     async def reload_person(self, person_id: str) -> None:
         """A person's credentials or authorizations changed: refresh the decision index."""
 

@@ -96,6 +96,7 @@ class ZoneRules:
     escort_required: bool = True
     contractors_escorted: bool = True
     two_person: bool = False
+    camera_monitored: bool = False  # outsiders may enter watched by camera instead of escorted
 
     def needs_escort(self, kind: PersonKind) -> bool:
         """True when a person of ``kind`` needs an escort's badge to enter."""
@@ -115,6 +116,7 @@ class AccessPoint:
     available: bool = True  # False while the door's lock cannot be driven
     mode: DoorMode = DoorMode.ACCESS
     interlock_clear: bool = True  # every other door of its interlock is closed and locked
+    camera_watching: bool = False  # a camera of the zone shows a good picture now
 
     @property
     def zone_id(self) -> str:
@@ -159,6 +161,7 @@ class Decision:
     violations: tuple[Reason, ...] = ()  # recorded, not enforced (soft rules, exits)
     duress: bool = False
     companion: Companion | None = None  # set on a grant that still needs someone else
+    camera_cover: bool = False  # an outsider let in without an escort, watched by camera
 
     @property
     def granted(self) -> bool:
@@ -234,8 +237,12 @@ def decide(  # noqa: PLR0911, PLR0912 -- one early return per denial reason read
             return deny(Reason.INVALID_PIN, grant.violations)
         duress = pin is PinCheck.DURESS
     companion = None
+    camera_cover = False
     if point.direction is Direction.IN:
-        if point.zone.needs_escort(entry.person_kind):
+        escort = point.zone.needs_escort(entry.person_kind)
+        # 4-8-7(1): escorted by staff, or watched by surveillance while a camera can see
+        camera_cover = escort and point.zone.camera_monitored and point.camera_watching
+        if escort and not camera_cover:
             companion = Companion.ESCORT
         elif point.zone.two_person:
             companion = Companion.SECOND_PERSON
@@ -248,6 +255,7 @@ def decide(  # noqa: PLR0911, PLR0912 -- one early return per denial reason read
         grant.violations,
         duress,
         companion,
+        camera_cover,
     )
 
 

@@ -8,6 +8,7 @@ so the latency of everything after it can be measured.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.domain import CardId
 
@@ -85,6 +86,50 @@ class ModuleLink:
     module_id: str
     online: bool
     detail: str = ""
+
+
+class CameraCondition(StrEnum):
+    """What a camera's picture is like, as its driver judges it (4-8-7(4))."""
+
+    OK = "ok"  # frames arrive and show a scene
+    OFFLINE = "offline"  # no frames: the stream cannot be opened or has stopped
+    FROZEN = "frozen"  # frames arrive but the picture does not change at all
+    BLINDED = "blinded"  # the lens is covered, the picture black, or sprayed (no contrast)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """A camera's condition changed (``detail`` says what was measured)."""
+
+    camera_id: str
+    condition: CameraCondition
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraMotion:
+    """Motion in a camera's picture started (``active``) or stopped.
+
+    ``level`` is the moving share of the picture (0..1) in the frame taken at ``frame_ns``
+    (``time.perf_counter_ns()`` when the frame was read).
+    """
+
+    camera_id: str
+    active: bool
+    level: float
+    frame_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class CameraCrossing:
+    """Someone crossed a camera's door line; ``inward`` is into the zone behind the door."""
+
+    camera_id: str
+    inward: bool
+    frame_ns: int  # ``time.perf_counter_ns()`` when the frame that showed it was read
+
+
+CameraEvent = CameraHealth | CameraMotion | CameraCrossing
 
 
 DeviceEvent = (

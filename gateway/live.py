@@ -14,6 +14,7 @@ from gateway.core_events import (
     AlarmChanged,
     DoorChanged,
     NotificationSent,
+    OccupancyChanged,
     ReaderChanged,
     RecordWritten,
     SensorChanged,
@@ -59,6 +60,9 @@ class LiveFeed:
         bus.subscribe(SensorChanged, lambda e: self._put(LiveUpdate("sensor", status_data(e))))
         bus.subscribe(
             NotificationSent, lambda e: self._put(LiveUpdate("notification", status_data(e)))
+        )
+        bus.subscribe(
+            OccupancyChanged, lambda e: self._put(LiveUpdate("occupancy", status_data(e)))
         )
 
     @property

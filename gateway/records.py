@@ -39,6 +39,7 @@ class RecordKind(StrEnum):
     ZONE_LOCKDOWN = "zone.lockdown"  # the zone's doors locked down from the desk (who, why)
     ZONE_LOCKDOWN_RELEASED = "zone.lockdown_released"  # lockdown ended (who, why)
     DOOR_MODE = "door.mode_changed"  # a door's mode changed (desk, lockdown, schedule)
+    AUTHORIZATION_LAPSED = "authorization.recertification_lapsed"  # not recertified in time
     # --- alarms, environment, incidents (issue 6; 4-8-7(4)(5), 4-8-11) ---
     ALARM_RAISED = "alarm.raised"  # a new alarm on the console
     ALARM_REPEATED = "alarm.repeated"  # the same alarm again: counted on it, not duplicated
@@ -68,6 +69,13 @@ class RecordKind(StrEnum):
     MEDIA_RETURNED = "media.returned"  # issue 5: the item is back home
     CAMERA_FAULT = "camera.fault"  # issue 7: a camera stopped delivering frames
     CAMERA_FAULT_CLEARED = "camera.fault_cleared"  # issue 7: frames again
+    # --- cameras (issue 7; 4-8-7(1)(4), 4-8-5(8), 4-8-6(10)); pictures are personal data ---
+    CAMERA_SNAPSHOT = "camera.snapshot"  # a still for a record (its seq), file + SHA-256
+    CAMERA_CLIP = "camera.clip"  # a short clip for a record (its seq), file + SHA-256
+    CAMERA_VIEWED = "camera.viewed"  # someone looked at a picture: who, which camera, which one
+    CAMERA_MOTION_EMPTY = "camera.motion_in_empty_zone"  # motion where nobody is inside
+    CAMERA_COVERAGE = "camera.coverage"  # which camera watched which minutes of an outsider
+    CAMERA_EVIDENCE_PURGED = "camera.evidence_purged"  # files deleted with their purged records
     # --- the MQTT bus (issue 6) ---
     MQTT_CONNECTED = "mqtt.connected"  # the broker link is up (events waiting are sent now)
     MQTT_DISCONNECTED = "mqtt.disconnected"  # the broker link is lost (events wait in the outbox)
@@ -76,11 +84,34 @@ class RecordKind(StrEnum):
     AUDIT_PURGE = "audit.purge"  # a retention purge: policy, approver, cutoffs, how many
     AUDIT_EXPORT = "audit.export"  # an export of records: who, filters, how many rows
     AUDIT_ANALYSIS = "audit.analysis"  # a periodic analysis report with its findings
+    # --- visitors, contractors, media custody (issue 5; 4-8-7(1), 4-8-5, 4-8-9, 4-8-12(2)) ---
+    VISIT_REGISTERED = "visit.registered"  # a host pre-registered a visit
+    VISIT_APPROVED = "visit.approved"  # a zone's manager approved it for their zones
+    VISIT_REJECTED = "visit.rejected"  # a zone's manager refused it
+    VISIT_CANCELLED = "visit.cancelled"  # withdrawn before check-in
+    VISIT_CHECKED_IN = "visit.checked_in"  # identified at the desk; visitor badge issued
+    VISIT_CHECKED_OUT = "visit.checked_out"  # badge handed back and disabled
+    VISIT_OVERSTAY = "visit.overstay"  # window over: still inside or badge not returned
+    CONTRACTOR_UPDATED = "contractor.updated"  # company, contract end, confidentiality clause
+    CONTRACTOR_INSPECTED = "contractor.inspected"  # an on-site inspection (4-8-9(3))
+    CONTRACTOR_FINDING = "contractor.finding"  # inspection overdue, no clause, contract ended
+    MEDIA_REGISTERED = "media.registered"  # an item entered the registry (and the ledger)
+    MEDIA_UPDATED = "media.updated"  # owner, classification, encryption or home changed
+    MEDIA_REQUESTED = "media.requested"  # a carry-in or carry-out request
+    MEDIA_APPROVED = "media.approved"  # the zone's manager approved a request
+    MEDIA_REJECTED = "media.rejected"  # the zone's manager refused a request
+    MEDIA_REQUEST_CANCELLED = "media.request_cancelled"  # withdrawn before use
+    MEDIA_INSPECTED = "media.inspected"  # the desk inspected an item at the door (4-8-7(1))
+    MEDIA_CONFIRMED = "media.confirmed"  # a second person confirmed an inspection (4-8-5(7))
+    MEDIA_MOVED = "media.moved"  # a movement in the ledger (4-8-5(9))
+    MEDIA_UNAPPROVED = "media.unapproved"  # a movement without approval caught at the door
+    MEDIA_UNRECONCILED_EXIT = "media.unreconciled_exit"  # left with a carried-in item
+    MEDIA_DISPOSED = "media.disposed"  # disposal with method, witness, certificate (4-8-5(8))
+    MEDIA_INVENTORY = "media.inventory"  # a vault inventory started or completed (4-8-12(2))
+    MEDIA_INVENTORY_SCAN = "media.inventory_scan"  # one item scanned in an inventory
+    MEDIA_FINDING = "media.finding"  # missing, unexpected, overdue; a missed inventory
 
 
-# Record kinds a later issue will write; the periodic analysis already counts them (0 until
-# they appear). Whoever adds one to RecordKind keeps its value.
-RECERTIFICATION_LAPSED = "authorization.recertification_lapsed"  # issue 3: not recertified
 NEVER_PURGED = frozenset(
     {
         RecordKind.AUDIT_PURGE.value,

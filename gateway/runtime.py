@@ -46,6 +46,7 @@ from gateway.live import LiveFeed
 from gateway.occupancy import Occupant
 from gateway.pin_state import PinStates
 from gateway.ports import DeviceEventSink, IOModule, ReaderBus
+from gateway.recertification import RecertificationJob
 from gateway.recorder import Recorder, RecordSink
 from gateway.records import NewRecord, RecordKind
 from gateway.schedule import SiteCalendar
@@ -88,6 +89,8 @@ class Gateway:
         self._inputs: dict[tuple[str, int], Callable[[bool], None]] = {}
         self.badges: BadgeHandler | None = None
         self.device_taps: list[DeviceEventSink] = []  # also see every device event (sensors)
+        # zone → cameras showing a good picture of it now (set by gateway.cameras, issue 7)
+        self.camera_watch: Callable[[str], tuple[str, ...]] = lambda zone_id: ()
         self._calendar = SiteCalendar.of(site.site.timezone, site.holidays)
         self.zones = ZoneService(site, engine, self.recorder, self.bus, clock)
         self.modes = DoorModes(
@@ -99,6 +102,7 @@ class Gateway:
             calendar=self._calendar,
             clock=clock,
         )
+        self.recertification = RecertificationJob(site, engine, self.recorder, clock=clock)
         self._started = False
 
     # --- life cycle -------------------------------------------------------------------------
@@ -122,6 +126,7 @@ class Gateway:
                 detail={"event": "start", "doors": len(self._doors)},
             )
         )
+        self.recertification.start()
         for module in self._modules.values():
             await module.start(self._on_device_event)
         for bus in self._reader_buses:
@@ -139,6 +144,7 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        await self.recertification.stop()
         for bus in self._reader_buses:
             await bus.stop()
         for module in self._modules.values():
@@ -203,6 +209,7 @@ class Gateway:
             windows={z.id: zone_window(z) for z in self._site.zones},
             interlock_clear=self.modes.interlock_clear,
             on_supervisor=self.modes.supervisor_entered,
+            camera_watch=lambda zone_id: self.camera_watch(zone_id),  # noqa: PLW0108 -- late-bound: set by the camera service
         )
 
     def _on_door_event(self, door: DoorController, e: sm.Emit) -> None:
@@ -383,6 +390,7 @@ def zone_rules(z: ZoneConfig) -> ZoneRules:
         escort_required=z.escort.required,
         contractors_escorted=z.escort.contractors,
         two_person=z.two_person,
+        camera_monitored=z.escort.monitored_by_camera,
     )
 
 

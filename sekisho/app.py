@@ -21,10 +21,13 @@ from api.settings import Settings
 from devices.mqtt.from_site import build_link
 from gateway.alarms.stack import AlarmStack
 from gateway.config import SiteConfig, load_site
+from gateway.custody_stack import CustodyStack
 from gateway.mqtt.service import AlarmService, MqttService
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
+from sekisho.audit_runtime import AuditRuntime
+from sekisho.cameras import attach_cameras
 from sekisho.drivers import build_modules, build_readers
 from sekisho.secret_files import load_or_create_token
 
@@ -74,10 +77,15 @@ def describe_mqtt(config: SiteConfig) -> str:
     """One line for the start-up banner: where MQTT goes, or that it is off."""
     cfg = config.mqtt
     if cfg is None or not cfg.enabled:
-        return "MQTT: off (no enabled mqtt: section in the site file)"
+        return "MQTT:       off (no enabled mqtt: section in the site file)"
     tls = " over TLS" if cfg.tls is not None else ""
-    return f"MQTT: {cfg.host}:{cfg.port}{tls}, topics under {cfg.topic_prefix(config.site.id)}/" + (
-        f", Home Assistant discovery on {cfg.discovery.prefix}/" if cfg.discovery.enabled else ""
+    return (
+        f"MQTT:       {cfg.host}:{cfg.port}{tls}, topics under {cfg.topic_prefix(config.site.id)}/"
+        + (
+            f", Home Assistant discovery on {cfg.discovery.prefix}/"
+            if cfg.discovery.enabled
+            else ""
+        )
     )
 
 
@@ -108,19 +116,25 @@ async def serve(
     on_ready: Callable[[Gateway, int], Awaitable[None]] | None = None,
 ) -> None:
     """Run the gateway and its API until SIGINT/SIGTERM."""
+    audit = AuditRuntime(site)  # issue 4: signed record log, site lock, purge and analyses
     gateway = Gateway(
         site.config,
         site.engine,
         readers=build_readers(site.config, site.base),
         modules=build_modules(site.config),
+        record_log=audit.log,
     )
     stack = AlarmStack.attach(gateway, site.engine)  # alarms, sensors, incidents (issue 6)
+    cameras = attach_cameras(gateway, site.engine, base=site.base, data_dir=data_dir)  # issue 7
+    custody = CustodyStack.attach(gateway, site.engine)  # visits, contractors, media (issue 5)
     app = create_app(
         settings=settings_for(data_dir),
         engine=site.engine,
         core=gateway,
         alarms=stack.alarms,
         incidents=stack.incidents,
+        cameras=cameras,
+        custody=custody,
     )
     mqtt = build_mqtt(site, gateway, stack.alarms)  # issue 6: None when the site has none
     log.info("%s", describe_mqtt(site.config))
@@ -131,8 +145,13 @@ async def serve(
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     if mqtt is not None:
         await mqtt.start()  # before the gateway: its start-up events go out too
+    audit.start()
     await stack.start()
+    await custody.start()  # before the gateway: its exit watcher sees the first passages
     await gateway.start()
+    if cameras is not None:
+        await cameras.start()
+    audit.start_chores(gateway)
     try:
         serving = asyncio.create_task(server.serve())
         ready = asyncio.create_task(server.ready.wait())
@@ -143,8 +162,12 @@ async def serve(
             await on_ready(gateway, bound)
         await serving
     finally:
+        if cameras is not None:
+            await cameras.stop()
+        await custody.stop()
         await stack.stop()
         await gateway.stop()
+        await audit.stop()
         if mqtt is not None:
             await mqtt.stop()  # after the gateway: its stop event goes out too
         site.engine.dispose()

@@ -23,7 +23,8 @@ from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
 from gateway.storage.models import Account, Authorization, Credential, Person
 from sekisho import demo_site
-from sekisho.app import open_site, serve
+from sekisho.app import describe_mqtt, open_site, serve
+from sekisho.audit_runtime import ensure_checkpoint_key
 from sekisho.secret_files import create_scbk, write_private
 
 
@@ -148,7 +149,24 @@ def ensure_accounts(engine: Engine, path: Path) -> bool:
     return True
 
 
-def banner(data_dir: Path, port: int, exe: str) -> str:
+MQTT_OFF = "MQTT:       off, no broker needed (SEKISHO_DEMO_MQTT=host:port publishes to one)"
+
+
+def demo_mqtt() -> dict[str, object] | None:
+    """An ``mqtt:`` section when SEKISHO_DEMO_MQTT=host:port names a broker; else MQTT is off.
+
+    The demo needs no broker: without the variable it runs with MQTT off and says so.
+    """
+    where = os.environ.get("SEKISHO_DEMO_MQTT", "").strip()
+    if not where:
+        return None
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise DemoError(f"SEKISHO_DEMO_MQTT={where!r}: give host:port, e.g. 127.0.0.1:1883")
+    return {"host": host, "port": int(port)}
+
+
+def banner(data_dir: Path, port: int, exe: str, mqtt: str = MQTT_OFF) -> str:
     """What the person who started the demo needs to know."""
     url = f"http://127.0.0.1:{port}/"
     lines = [
@@ -158,6 +176,7 @@ def banner(data_dir: Path, port: int, exe: str) -> str:
         f"  API:        {url}api/v1/docs",
         f"  Accounts:   {data_dir / 'demo-accounts.json'}  (generated passwords; e.g. 'operator')",
         f"  Data:       {data_dir}",
+        f"  {mqtt}",
         "",
         "Act as people at the doors (in another terminal):",
         f"  {exe} sim list",
@@ -168,6 +187,10 @@ def banner(data_dir: Path, port: int, exe: str) -> str:
         f"  {exe} sim badge sr-in 'Sato Hanako' --pin 2468     # ...who badges: both go in",
         f"  {exe} sim door vault-door force                      # forced-open alarm",
         f"  {exe} sim fault io1 cut                              # module lost: doors in fault",
+        f"  {exe} sim camera sr-cam walk --people 2              # two through on one badge:"
+        " tailgating",
+        f"  {exe} sim camera sr-cam wander                       # motion in the empty room",
+        f"  {exe} sim camera sr-cam cover                        # blinded camera (uncover after)",
         "",
         "Stop with Ctrl-C.",
     ]
@@ -186,8 +209,16 @@ def main(data_dir: Path | None, host: str, port: int) -> None:
         if not isinstance(modules, dict) or not isinstance(modules.get("io1"), int):
             raise DemoError(f"unexpected sim-control.json: {info}")
         site_path = data_dir / "site.yaml"
-        demo_site.write_yaml(site_path, demo_site.site_file(data_dir, modules["io1"]))
+        site_raw = demo_site.site_file(data_dir, modules["io1"])
+        cameras = info.get("cameras")  # issue 7: the simulated camera over the server-room door
+        if isinstance(cameras, dict) and isinstance(cameras.get(demo_site.CAMERA_ID), str):
+            site_raw["cameras"] = [demo_site.camera_config(cameras[demo_site.CAMERA_ID])]
+        mqtt = demo_mqtt()
+        if mqtt is not None:
+            site_raw["mqtt"] = mqtt
+        demo_site.write_yaml(site_path, site_raw)
         site = open_site(site_path)
+        ensure_checkpoint_key(site)  # issue 4: the demo signs its checkpoints (0600 key file)
         seeded = seed(site.engine)
         ensure_accounts(site.engine, data_dir / "demo-accounts.json")
         exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("sekisho") else "sekisho"
@@ -196,7 +227,8 @@ def main(data_dir: Path | None, host: str, port: int) -> None:
             if seeded:
                 detail = {"event": "demo data seeded", "people": seeded}
                 await gateway.record(NewRecord(RecordKind.SYSTEM, datetime.now(UTC), detail=detail))
-            print(banner(data_dir, bound, exe), flush=True)  # noqa: T201 -- the demo talks to its user
+            mqtt_line = describe_mqtt(site.config) if site.config.mqtt else MQTT_OFF
+            print(banner(data_dir, bound, exe, mqtt_line), flush=True)  # noqa: T201 -- the demo talks to its user
 
         asyncio.run(serve(site, data_dir=data_dir, host=host, port=port, on_ready=ready))
     finally:

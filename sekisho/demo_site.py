@@ -140,8 +140,23 @@ SENSORS: tuple[dict[str, Any], ...] = (
 )  # fmt: skip
 
 
-def sim_spec(data_dir: Path) -> dict[str, Any]:
-    """The firmware-sim spec for the demo's devices."""
+CAMERA_ID = "sr-cam"  # issue 7: a simulated camera looking down on the server-room door
+
+
+def camera_config(url: str) -> dict[str, Any]:
+    """The site-file entry of the demo's camera, reading the simulated stream at ``url``."""
+    return {
+        "id": CAMERA_ID,
+        "name": "Server room door, overhead",
+        "source": url,
+        "door": "sr-door",
+        "analysis": {"door_line": 0.5, "inside": "up"},  # the room is above the threshold
+        "evidence": {"decisions": True, "alarms": True, "clips": "alarms"},
+    }
+
+
+def sim_spec(data_dir: Path, *, camera: bool = True) -> dict[str, Any]:
+    """The firmware-sim spec for the demo's devices (with the door camera unless told not to)."""
     return {
         "state_dir": str(data_dir),
         "control": {"host": "127.0.0.1", "port": 0},
@@ -175,6 +190,7 @@ def sim_spec(data_dir: Path) -> dict[str, Any]:
         ],
         "reader_tamper_inputs": {"vault-in": "io1:4"},
         "door_readers": {"sr-door": ["sr-in", "sr-out"], "vault-door": ["vault-in"]},
+        "cameras": [{"id": CAMERA_ID, "port": 0, "door": "sr-door"}] if camera else [],
         "cards": [
             {"label": c.label, "card": c.card, **({"pin": c.pin} if c.pin else {})}
             for p in PEOPLE

@@ -21,8 +21,11 @@ from sqlmodel import Session
 
 from devices.mqtt.from_site import build_link
 from gateway.alarms.stack import AlarmStack
+from gateway.cameras.service import CameraService
+from gateway.clock import utcnow
 from gateway.config.site import WEEKDAYS, SiteConfig
 from gateway.core_events import RecordWritten
+from gateway.custody_stack import CustodyStack
 from gateway.domain import CardId, CredentialStatus, DoorState, PersonKind
 from gateway.hashing import hash_secret
 from gateway.mqtt.service import MqttService
@@ -38,6 +41,7 @@ from gateway.storage.models import (
     WorkOrder,
 )
 from sekisho import demo_site
+from sekisho.cameras import attach_cameras
 from sekisho.drivers import build_modules, build_readers
 from sekisho.secret_files import create_scbk
 from sekisho_sim.site import SimSite
@@ -59,6 +63,8 @@ class SimulatedSite:
     written: list[tuple[int, NewRecord]] = field(default_factory=list)
     stack: AlarmStack | None = None  # alarms, environment sensors, incidents (issue 6)
     mqtt: MqttService | None = None  # when the (patched) site file has an mqtt: section
+    cameras: CameraService | None = None  # issue 7: with ``cameras=True``
+    custody: CustodyStack | None = None  # issue 5: visits, contractors, media custody
 
     async def wait_record(
         self, pred: Callable[[NewRecord], bool], within: float = 10.0, after: int = 0
@@ -219,12 +225,12 @@ class SimulatedSite:
         )
 
 
-def prepare(data_dir: Path) -> SimSpec:
+def prepare(data_dir: Path, *, camera: bool = False) -> SimSpec:
     """Write keys and return the sim spec of the demo site under ``data_dir``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     for reader in ("sr-in", "sr-out"):
         create_scbk(data_dir / "keys" / f"{reader}.scbk")
-    return SimSpec.model_validate(demo_site.sim_spec(data_dir))
+    return SimSpec.model_validate(demo_site.sim_spec(data_dir, camera=camera))
 
 
 async def start_simulated_site(
@@ -232,12 +238,20 @@ async def start_simulated_site(
     *,
     doors: dict[str, Any] | None = None,
     site_patch: Callable[[dict[str, Any]], None] | None = None,
+    cameras: bool = False,
+    clock: Callable[[], datetime] = utcnow,
 ) -> SimulatedSite:
-    """Start the demo site's simulated devices and a gateway with real drivers on them."""
-    spec = prepare(data_dir)
+    """Start the demo site's simulated devices and a gateway with real drivers on them.
+
+    With ``cameras`` the simulated door camera runs too, and the gateway reads and analyses
+    it (``h.cameras``); ``site_patch`` sees its entry under ``cameras:``.
+    """
+    spec = prepare(data_dir, camera=cameras)
     sim = SimSite(spec)
     await sim.start()
     raw = demo_site.site_file(data_dir, sim.module_port("io1"))
+    if cameras:
+        raw["cameras"] = [demo_site.camera_config(sim.camera_url(demo_site.CAMERA_ID))]
     for d in raw["doors"]:
         d.update(FAST_DOORS if doors is None else doors)
     raw["pin"]["entry_timeout_s"] = 3
@@ -250,7 +264,11 @@ async def start_simulated_site(
     engine = make_engine(sqlite_path=data_dir / "sekisho.db")
     upgrade(engine)
     gateway = Gateway(
-        config, engine, readers=build_readers(config, data_dir), modules=build_modules(config)
+        config,
+        engine,
+        readers=build_readers(config, data_dir),
+        modules=build_modules(config),
+        clock=clock,  # the decision's clock: tests move it (contracts ending mid-week)
     )
     h = SimulatedSite(sim, gateway, config, engine, data_dir)
     gateway.bus.subscribe(RecordWritten, lambda e: h.written.append((e.seq, e.record)))
@@ -260,7 +278,13 @@ async def start_simulated_site(
         h.mqtt = MqttService(gateway, engine, link, alarms=h.stack.alarms, zones=gateway)
         await h.mqtt.start()
     await h.stack.start()
+    h.custody = CustodyStack.attach(gateway, engine, clock=clock)
+    await h.custody.start()
     await gateway.start()
+    if cameras:
+        h.cameras = attach_cameras(gateway, engine, base=data_dir, data_dir=data_dir)
+        assert h.cameras is not None  # the camera entry was added above
+        await h.cameras.start()
     await h.wait_until(
         lambda: all(r.online and r.secure for r in gateway.readers() if r.reader_id != "vault-in"),
         within=20,
@@ -275,7 +299,11 @@ async def start_simulated_site(
 
 
 async def stop_simulated_site(h: SimulatedSite) -> None:
-    """Stop the alarm stack, the gateway, then the devices."""
+    """Stop the cameras, the alarm stack, the gateway, then the devices."""
+    if h.cameras is not None:
+        await h.cameras.stop()
+    if h.custody is not None:
+        await h.custody.stop()
     if h.stack is not None:
         await h.stack.stop()
     await h.gateway.stop()

@@ -23,13 +23,13 @@ from api.routes.events import MAX_SEQ
 from api.schemas import EventsPage, Ident, RecordOut, RowId, UtcTime, error_responses
 from gateway.audit.checkpoint import CheckpointError, parse_body
 from gateway.audit.export import ExportFilters, bind_params
-from gateway.audit.merkle import consistency_proof, inclusion_proof, leaf_hash, root
+from gateway.audit.merkle import consistency_proof, inclusion_proof, root
 from gateway.audit.tree_store import DbTree, TreeDamaged, head, latest_checkpoint
 from gateway.clock import utcnow
 from gateway.domain import Outcome
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import AUDIT_CHECKPOINT_TABLE, Account
-from gateway.storage.queries import query_records
+from gateway.storage.queries import query_by_time
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -92,7 +92,9 @@ def get_inclusion_proof(
     caller: Auditor,
     engine: EngineDep,
     seq: Seq,
-    size: Annotated[int | None, Query(ge=1, le=MAX_SEQ, description="default: newest checkpoint")] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=MAX_SEQ, description="default: newest checkpoint")
+    ] = None,
 ) -> InclusionOut:
     """Proof that record ``seq`` is in the tree of ``size`` records (RFC 9162 2.1.3)."""
     size, _ = _size(engine, caller.site_id, size)
@@ -159,6 +161,7 @@ def get_consistency_proof(
 
 
 def filters_of(
+    *,
     since: UtcTime | None = None,
     until: UtcTime | None = None,
     person_id: RowId | None = None,
@@ -223,6 +226,7 @@ def record_bulk_alert(
 
 @router.get("/records", response_model=EventsPage, responses=error_responses(401, 403))
 def list_audit_records(
+    *,
     caller: Auditor,
     engine: EngineDep,
     core: CoreDep,
@@ -231,7 +235,7 @@ def list_audit_records(
     limit: Annotated[int, Query(ge=1, description="at most page_limit_max")] = 100,
     before_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
 ) -> EventsPage:
-    """Records of every kind, newest first; page with ``before_seq``.
+    """Records of every kind, newest event time first; page with ``before_seq``.
 
     The first page of a query that matches more than the alert threshold is recorded as a
     bulk query and raises an alert to the chief (4-8-6(5)).
@@ -247,9 +251,13 @@ def list_audit_records(
         "outcome": filters.outcome,
     }
     with Session(engine) as session:
-        rows = query_records(session, caller.site_id, before_seq=before_seq, limit=limit, **args)
-        more = bool(rows) and len(rows) == limit and bool(
-            query_records(session, caller.site_id, before_seq=rows[-1].seq, limit=1, **args)
+        rows = query_by_time(session, caller.site_id, before_seq=before_seq, limit=limit, **args)
+        more = (
+            bool(rows)
+            and len(rows) == limit
+            and bool(
+                query_by_time(session, caller.site_id, before_seq=rows[-1].seq, limit=1, **args)
+            )
         )
     if before_seq is None and more:
         threshold = core.site().audit.export_alert_rows

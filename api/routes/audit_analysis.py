@@ -39,6 +39,7 @@ def _out(row: StoredRecord) -> AnalysisOut:
 
 @router.get("", response_model=AnalysisPage, responses=error_responses(401, 403))
 def list_reports(
+    *,
     caller: Auditor,
     engine: EngineDep,
     settings: SettingsDep,

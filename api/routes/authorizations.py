@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from api.audit import record_action
+from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
 from api.errors import conflict, forbidden, invalid, not_found
 from api.roles import Permission
@@ -27,6 +28,7 @@ from api.schemas import (
     RowId,
     error_responses,
 )
+from gateway.recertification import recertify_periods
 from gateway.storage.models import Account, Authorization, Person
 
 router = APIRouter(prefix="/authorizations", tags=["authorizations"])
@@ -52,6 +54,12 @@ def check_granter(caller: Account, zone_id: str, person_id: str) -> None:
         raise forbidden("Nobody may grant or revoke their own access")
 
 
+def _out(row: Authorization, core: CoreBridge) -> AuthorizationOut:
+    """Response body for a row, with its zone's recertification period (4-8-7(3))."""
+    periods = recertify_periods(core.site(), [row.zone_id])
+    return AuthorizationOut.of(row, datetime.now(UTC), periods.get(row.zone_id))
+
+
 def _load(session: Session, site_id: str, authorization_id: str) -> Authorization:
     """The site's authorization with this id, or 404."""
     row = session.get(Authorization, authorization_id)
@@ -65,6 +73,7 @@ def list_authorizations(
     *,
     caller: Reader,
     session: SessionDep,
+    core: CoreDep,
     page: PageDep,
     person_id: RowId | None = None,
     zone_id: Ident | None = None,
@@ -87,7 +96,8 @@ def list_authorizations(
         .offset(page.offset)
         .limit(page.limit)
     )
-    items = [AuthorizationOut.of(a, now) for a in session.exec(stmt)]
+    periods = recertify_periods(core.site())
+    items = [AuthorizationOut.of(a, now, periods.get(a.zone_id)) for a in session.exec(stmt)]
     return AuthorizationsPage(items=items, total=total)
 
 
@@ -97,10 +107,10 @@ def list_authorizations(
     responses=error_responses(401, 403, 404),
 )
 def get_authorization(
-    authorization_id: IdPath, caller: Reader, session: SessionDep
+    authorization_id: IdPath, caller: Reader, session: SessionDep, core: CoreDep
 ) -> AuthorizationOut:
     """One authorization."""
-    return AuthorizationOut.of(_load(session, caller.site_id, authorization_id), datetime.now(UTC))
+    return _out(_load(session, caller.site_id, authorization_id), core)
 
 
 @router.post(
@@ -140,7 +150,7 @@ def grant(
         zone_id=row.zone_id,
     )
     core.reload_person(person.id)
-    return AuthorizationOut.of(row, datetime.now(UTC))
+    return _out(row, core)
 
 
 @router.post(
@@ -176,4 +186,4 @@ def revoke(
         zone_id=row.zone_id,
     )
     core.reload_person(row.person_id)
-    return AuthorizationOut.of(row, datetime.now(UTC))
+    return _out(row, core)

@@ -17,6 +17,7 @@ from api.schemas import (
     CredentialCreate,
     CredentialOut,
     CredentialPatch,
+    DuressPinIn,
     PinIn,
     error_responses,
     utc_or_none,
@@ -24,7 +25,7 @@ from api.schemas import (
 from gateway.clock import utcnow
 from gateway.config.site import PinPolicy
 from gateway.domain import CardId, CredentialStatus
-from gateway.hashing import hash_secret
+from gateway.hashing import hash_secret, verify_secret
 from gateway.storage.models import Account, Credential
 
 router = APIRouter(tags=["credentials"])
@@ -37,13 +38,13 @@ _FINAL = frozenset({CredentialStatus.LOST, CredentialStatus.STOLEN})
 _USABLE = frozenset({CredentialStatus.ENABLED, CredentialStatus.DISABLED})
 
 
-def _pin_hash(pin: str | None, policy: PinPolicy) -> str | None:
+def _pin_hash(pin: str | None, policy: PinPolicy, *, field: str = "pin") -> str | None:
     """Hash a PIN that follows the site's policy; 422 if it does not."""
     if pin is None:
         return None
     if not policy.min_length <= len(pin) <= policy.max_length:
         raise invalid(
-            ("body", "pin"),
+            ("body", field),
             f"must be {policy.min_length} to {policy.max_length} digits (site pin policy)",
         )
     return hash_secret(pin)
@@ -216,11 +217,24 @@ def put_pin(
     session: SessionDep,
     core: CoreDep,
 ) -> CredentialOut:
-    """Set or replace the PIN (digits, length per the site's policy); ``null`` clears it."""
+    """Set or replace the PIN (digits, length per the site's policy); ``null`` clears it.
+
+    The PIN must differ from the duress PIN; clearing the PIN clears the duress PIN too.
+    """
     cred = _load(session, caller.site_id, credential_id)
+    if (
+        body.pin is not None
+        and cred.duress_pin_hash is not None
+        and verify_secret(cred.duress_pin_hash, body.pin)
+    ):
+        raise invalid(("body", "pin"), "must differ from the duress PIN")
     pin_hash = _pin_hash(body.pin, core.site().pin)
     had_pin = cred.pin_hash is not None
     cred.pin_hash = pin_hash
+    changes: dict[str, object] = {}
+    if pin_hash is None and cred.duress_pin_hash is not None:
+        cred.duress_pin_hash = None  # entered instead of a PIN: meaningless without one
+        changes["duress_pin"] = "cleared"
     cred.updated_at = utcnow()
     session.add(cred)
     session.commit()
@@ -228,6 +242,55 @@ def put_pin(
     if pin_hash is not None and had_pin:
         action = "replaced"
     _changed(
-        core, session, cred, actor=caller.username, action="credential.pin", changes={"pin": action}
+        core,
+        session,
+        cred,
+        actor=caller.username,
+        action="credential.pin",
+        changes={"pin": action, **changes},
+    )
+    return CredentialOut.of(cred)
+
+
+@router.put(
+    "/credentials/{credential_id}/duress-pin",
+    response_model=CredentialOut,
+    responses=error_responses(401, 403, 404, 409),
+)
+def put_duress_pin(
+    credential_id: IdPath,
+    body: DuressPinIn,
+    caller: Writer,
+    session: SessionDep,
+    core: CoreDep,
+) -> CredentialOut:
+    """Set or replace the duress PIN; ``null`` clears it. Never shown: only ``has_duress_pin``.
+
+    Entered instead of the PIN, it opens the door as usual and raises a silent alarm. It
+    follows the site's PIN policy and must differ from the PIN (422); a credential without a
+    PIN cannot have one (409).
+    """
+    cred = _load(session, caller.site_id, credential_id)
+    duress_hash = _pin_hash(body.duress_pin, core.site().pin, field="duress_pin")
+    if body.duress_pin is not None:
+        if cred.pin_hash is None:
+            raise conflict("The credential has no PIN: set the PIN first")
+        if verify_secret(cred.pin_hash, body.duress_pin):
+            raise invalid(("body", "duress_pin"), "must differ from the PIN")
+    had = cred.duress_pin_hash is not None
+    cred.duress_pin_hash = duress_hash
+    cred.updated_at = utcnow()
+    session.add(cred)
+    session.commit()
+    action = "set" if duress_hash is not None else "cleared"
+    if duress_hash is not None and had:
+        action = "replaced"
+    _changed(
+        core,
+        session,
+        cred,
+        actor=caller.username,
+        action="credential.duress_pin",
+        changes={"duress_pin": action},
     )
     return CredentialOut.of(cred)

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from api.audit import record_action
 from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
-from api.errors import not_found
+from api.errors import invalid, not_found
 from api.roles import Permission
 from api.schemas import (
     PeoplePage,
@@ -136,8 +136,13 @@ def post_person(
 def patch_person(
     person_id: IdPath, body: PersonPatch, caller: Writer, session: SessionDep, core: CoreDep
 ) -> PersonOut:
-    """Change name, organisation, employee number or enabled (recorded as ``person.update``)."""
+    """Change name, organisation, employee number, enabled or a contractor's contract end.
+
+    Recorded as ``person.update``; the decision sees the change at once (4-8-9).
+    """
     person = load_person(session, caller.site_id, person_id)
+    if "contract_end" in body.model_fields_set and person.kind is not PersonKind.CONTRACTOR:
+        raise invalid(("body", "contract_end"), "applies to contractors only")
     changes: dict[str, object] = {}
     for key, new in body.model_dump(exclude_unset=True).items():
         old = getattr(person, key)

@@ -58,8 +58,18 @@ async def stream(
     expires_at: Annotated[datetime, Depends(token_expiry)],
     core: CoreDep,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Events ``door``, ``reader`` and (with events:read) ``record``; data is JSON."""
-    with_records = is_allowed(caller.role, Permission.EVENTS_READ)
+    """Events ``door``, ``reader``, ``sensor``, (with events:read) ``record``, (with
+    alarms:read) ``alarm`` and ``notification``, (with zones:occupancy) ``occupancy``; JSON."""
+    hidden = {  # 4-8-6(6): the admin sees no records, alarms or notifications
+        topic
+        for topic, permission in (
+            ("record", Permission.EVENTS_READ),
+            ("alarm", Permission.ALARMS_READ),
+            ("notification", Permission.ALARMS_READ),
+            ("occupancy", Permission.ZONES_OCCUPANCY),
+        )
+        if not is_allowed(caller.role, permission)
+    }
     running = core.core  # this handler runs on the core's loop: no bridge needed
     updates = running.live()
     pending = asyncio.ensure_future(_next(updates))
@@ -83,7 +93,7 @@ async def stream(
             if update is None:
                 return
             pending = asyncio.ensure_future(_next(updates))
-            if update.topic == "record" and not with_records:
+            if update.topic in hidden:
                 continue
             yield ServerSentEvent(event=update.topic, data=update.data)
     finally:

@@ -87,6 +87,7 @@ class _Session:
     """One paho client and one connection's worth of state."""
 
     def __init__(self, client: paho.Client, loop: asyncio.AbstractEventLoop) -> None:
+        """A session of ``client``, its futures on ``loop``."""
         self.client = client
         self.connack: asyncio.Future[str | None] = loop.create_future()  # None: accepted
         self.suback: asyncio.Future[list[bool]] = loop.create_future()
@@ -107,6 +108,7 @@ class PahoLink:
     """``gateway.mqtt.link.MqttLink`` over paho-mqtt."""
 
     def __init__(self, settings: BrokerSettings) -> None:
+        """Check the TLS files now (ConfigurationRefused); nothing connects before start()."""
         self._s = settings
         self._tls = tls_context(settings.tls) if settings.tls is not None else None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,6 +170,7 @@ class PahoLink:
     # --- connection loop (event-loop side) ---------------------------------------------------
 
     async def _run(self) -> None:
+        """Connect, stay connected, and reconnect with back-off until stopped."""
         delay = self._s.reconnect_min_s
         while not self._stopping:
             self.attempts += 1
@@ -246,6 +249,7 @@ class PahoLink:
         await self._close(session)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop start() ran on."""
         assert self._loop is not None, "start() first"
         return self._loop
 
@@ -270,6 +274,7 @@ class PahoLink:
         await self._running_loop().run_in_executor(None, client.loop_stop)
 
     def _client(self) -> paho.Client:
+        """A new paho client: MQTT v5, credentials, TLS and the last will; no auto-reconnect."""
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._s.client_id,
@@ -305,6 +310,8 @@ class PahoLink:
     # --- paho callbacks (paho's thread) -----------------------------------------------------
 
     def _bind(self, client: paho.Client, session: _Session) -> None:
+        """Hand paho's callbacks (on its thread) to the event loop."""
+
         def later(fn: Callable[..., None], *args: object) -> None:
             loop = self._loop
             if loop is None:
@@ -318,7 +325,7 @@ class PahoLink:
         def on_disconnect(
             _c: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object
         ) -> None:
-            later(self._on_closed, rc.getName() if rc.is_failure else "disconnected")
+            later(self._on_closed, f"connection lost ({rc.getName()})")
 
         def on_subscribe(
             _c: paho.Client, _u: object, mid: int, rcs: list[ReasonCode], _p: object
@@ -353,18 +360,22 @@ class PahoLink:
     # --- the same, on the event loop ---------------------------------------------------------
 
     def _on_connack(self, session: _Session, refused: str | None) -> None:
+        """CONNACK arrived (None: accepted, else the broker's reason)."""
         if not session.connack.done():
             session.connack.set_result(refused)
 
     def _on_closed(self, session: _Session, reason: str) -> None:
+        """The connection ended."""
         if not session.closed.done():
             session.closed.set_result(reason)
 
     def _on_suback(self, session: _Session, mid: int, granted: list[bool]) -> None:
+        """SUBACK arrived: which filters were granted."""
         if mid == session.subscribe_mid and not session.suback.done():
             session.suback.set_result(granted)
 
     def _on_puback(self, session: _Session, mid: int, refused: str | None) -> None:
+        """A publish was acknowledged or refused."""
         fut = session.pending.pop(mid, None)
         if fut is None or fut.done():
             return
@@ -374,10 +385,12 @@ class PahoLink:
             fut.set_exception(PublishRefused(f"broker refused the message: {refused}"))
 
     def _on_message(self, session: _Session, msg: Incoming) -> None:
+        """A message for this session, if it is still the current one."""
         if session is self._session and session.up:
             self._emit(msg)
 
     def _emit(self, ev: LinkEvent) -> None:
+        """Give an event to the sink; its failures are logged, never raised here."""
         sink = self._sink
         if sink is None or self._stopping:
             return

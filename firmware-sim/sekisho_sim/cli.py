@@ -179,6 +179,21 @@ def _print_list(info: dict[str, Any]) -> None:
                 f"  {x['id']:<18} {x['module']} {where:<12} {x['type']:<8} "
                 f"{x['label']:<18} now {x['value']}"
             )
+    if info.get("cameras"):
+        typer.echo("\nCameras")
+        for cam in info["cameras"]:
+            flags = [
+                w
+                for w, on in (
+                    ("STOPPED", not cam.get("streaming", False)),
+                    ("COVERED", cam.get("covered")),
+                    ("SPRAYED", cam.get("sprayed")),
+                    ("FROZEN", cam.get("frozen")),
+                )
+                if on
+            ]
+            door = f"  over {cam['door']}" if cam.get("door") else ""
+            typer.echo(f"  {cam['camera']:<14} {cam.get('url', '')}{door}  {' '.join(flags)}")
     if info["cards"]:
         typer.echo("\nCards")
         for c in info["cards"]:
@@ -314,6 +329,47 @@ def feedback(
         color = f" {rec['color']}" if rec["color"] else ""
         temporary = " (temporary)" if rec["temporary"] else ""
         typer.echo(f"  {rec['at']:.3f}  {rec['kind']}{color}{temporary}")
+
+
+@app.command()
+def camera(
+    camera_id: Annotated[str, typer.Argument(metavar="CAMERA", help="Camera id, e.g. sr-cam")],
+    action: Annotated[
+        str,
+        typer.Argument(
+            help="walk|wander|cover|uncover|spray|clean|freeze|unfreeze|stop|start",
+        ),
+    ],
+    *,
+    people: Annotated[int, typer.Option("--people", help="walk: how many, one behind another")] = 1,
+    out: Annotated[bool, typer.Option("--out", help="walk: out of the zone, not in")] = False,
+    seconds: Annotated[float, typer.Option("--seconds", help="wander: for how long")] = 4.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Act in front of a camera: walk people through the door, cover or freeze it, stop it."""
+    body: dict[str, Any] = {"camera": camera_id, "action": action}
+    if action == "walk":
+        body |= {"people": people, "direction": "out" if out else "in"}
+    elif action == "wander":
+        body["seconds"] = seconds
+    reply = _run(data_dir, "POST", "/camera", body)
+    view = reply["view"]
+    if action in ("walk", "wander"):
+        who = f"{people} walking {'out' if out else 'in'}" if action == "walk" else "someone inside"
+        typer.echo(f"{camera_id}: {who}, done in {reply['done_in_s']:.1f} s")
+        return
+    state = [
+        w
+        for w, on in (
+            ("streaming", view["streaming"]),
+            ("stopped", not view["streaming"]),
+            ("covered", view["covered"]),
+            ("sprayed", view["sprayed"]),
+            ("frozen", view["frozen"]),
+        )
+        if on
+    ]
+    typer.echo(f"{camera_id}: {action} (now {', '.join(state)}; {view['url']})")
 
 
 @app.command()

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -106,6 +106,16 @@ class NoiseBody(_Body):
     reader: str
 
 
+class CameraBody(_Body):
+    """POST /camera."""
+
+    camera: str
+    action: str
+    people: int = 1
+    direction: Literal["in", "out"] = "in"
+    seconds: float = 4.0
+
+
 def _parse(model: type[_M], body: dict[str, Any]) -> _M:
     """Validate a JSON body against its model; 400 naming the bad fields otherwise."""
     try:
@@ -186,6 +196,23 @@ async def _noise(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
     return await site.noise(req.reader)
 
 
+async def _camera(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
+    """POST /camera."""
+    req = _parse(CameraBody, body)
+    return await site.camera(
+        req.camera,
+        req.action,
+        people=req.people,
+        inward=req.direction == "in",
+        seconds=req.seconds,
+    )
+
+
+async def _camera_get(site: SimSite, _body: dict[str, Any], args: list[str]) -> Any:
+    """GET /cameras/{id}."""
+    return site.camera_view(args[0])
+
+
 # (method, path pattern) -> handler; "*" in a pattern captures one path segment
 ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("GET", ("list",)): _list,
@@ -199,6 +226,8 @@ ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("POST", ("input",)): _input,
     ("POST", ("noise",)): _noise,
     ("POST", ("sensor",)): _sensor,
+    ("POST", ("camera",)): _camera,
+    ("GET", ("cameras", "*")): _camera_get,
 }
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sekisho_sim.camera import SimCamera, SimCameraError, SimCameraSpec
 from sekisho_sim.control import ControlServer
 from sekisho_sim.io_module import DoorActionResult, SimDoorSpec, SimDoorView, SimIOModule
 from sekisho_sim.io_module import SimModuleError as _SimModuleError
@@ -96,6 +97,7 @@ class SimSite:
         self._modules: dict[str, SimIOModule] = {}
         self._door_module: dict[str, str] = {}
         self._sensor_module: dict[str, str] = {}
+        self._cameras: dict[str, SimCamera] = {}
         self._keys_saved: dict[str, bytes | None] = {}
         self._cut: set[str] = set()
         self._tampered: set[str] = set()
@@ -194,11 +196,25 @@ class SimSite:
                 )
                 await module.start()
                 self._modules[mod_spec.id] = module
+            for cam_spec in self.spec.cameras:
+                camera = SimCamera(
+                    SimCameraSpec(
+                        cam_spec.id,
+                        width=cam_spec.width,
+                        height=cam_spec.height,
+                        fps=cam_spec.fps,
+                        port=cam_spec.port,
+                        walk_s=cam_spec.walk_s,
+                        spacing_s=cam_spec.spacing_s,
+                    )
+                )
+                await camera.start()
+                self._cameras[cam_spec.id] = camera
             self._control = ControlServer(self, self.spec.control.host, self.spec.control.port)
             await self._control.start()
             self._key_task = asyncio.create_task(self._persist_keys_forever(), name="sim-keys")
             self._write_control_file()
-        except (OSError, ValueError, _SimModuleError, SimSensorError) as exc:
+        except (OSError, ValueError, _SimModuleError, SimSensorError, SimCameraError) as exc:
             await self.stop()
             raise SiteError(f"the sim could not start: {exc}") from exc
         except BaseException:
@@ -220,6 +236,9 @@ class SimSite:
         if self._control is not None:
             await self._control.stop()
             self._control = None
+        for camera in self._cameras.values():
+            await camera.stop()
+        self._cameras.clear()
         for module in self._modules.values():
             await module.stop()
         for rdm in self._rdm.values():
@@ -246,6 +265,7 @@ class SimSite:
         data = {
             "url": self.url,
             "modules": {mid: m.port for mid, m in self._modules.items()},
+            "cameras": {cid: c.url for cid, c in self._cameras.items()},
             "links": {
                 **{b.id: str(self.state_dir / b.link) for b in self.spec.osdp_buses},
                 **{r.id: str(self.state_dir / r.link) for r in self.spec.rdm6300_readers},
@@ -515,6 +535,59 @@ class SimSite:
         self._call(bus.noise)
         return {"device": device_id, "line": bus_id}
 
+    def sim_camera(self, camera_id: str) -> SimCamera:
+        """A started camera, or UnknownDevice."""
+        camera = self._cameras.get(camera_id)
+        if camera is None:
+            known = ", ".join(c.id for c in self.spec.cameras) or "none"
+            raise UnknownDevice(f"no camera {camera_id!r} (known: {known})")
+        return camera
+
+    def camera_url(self, camera_id: str) -> str:
+        """A camera's MJPEG stream URL (once started)."""
+        return self.sim_camera(camera_id).url
+
+    async def camera(
+        self,
+        camera_id: str,
+        action: str,
+        *,
+        people: int = 1,
+        inward: bool = True,
+        seconds: float = 4.0,
+    ) -> dict[str, Any]:
+        """walk|wander|cover|uncover|spray|clean|freeze|unfreeze|stop|start on a camera."""
+        camera = self.sim_camera(camera_id)
+        result: dict[str, Any] = {"camera": camera_id, "action": action}
+        try:
+            if action == "walk":
+                result["done_in_s"] = camera.walk(people, inward=inward)
+            elif action == "wander":
+                result["done_in_s"] = camera.wander(seconds)
+            elif action in ("cover", "uncover"):
+                camera.cover(action == "cover")
+            elif action in ("spray", "clean"):
+                camera.spray(action == "spray")
+            elif action in ("freeze", "unfreeze"):
+                camera.freeze(action == "freeze")
+            elif action == "stop":
+                await camera.stop_stream()
+            elif action == "start":
+                await camera.start_stream()
+            else:
+                raise SiteError(
+                    f"unknown camera action {action!r} (use walk|wander|cover|uncover|spray|"
+                    "clean|freeze|unfreeze|stop|start)"
+                )
+        except SimCameraError as exc:
+            raise SiteError(str(exc)) from None
+        result["view"] = camera.view()
+        return result
+
+    def camera_view(self, camera_id: str) -> dict[str, Any]:
+        """What a camera does now."""
+        return self.sim_camera(camera_id).view()
+
     def feedback(self, reader_id: str) -> list[dict[str, Any]]:
         """LED and buzzer commands the gateway sent to an OSDP reader, oldest first."""
         self._check_reader(reader_id)
@@ -629,6 +702,13 @@ class SimSite:
             "modules": modules,
             "doors": doors,
             "sensors": sensors,
+            "cameras": [
+                {
+                    **(self._cameras[c.id].view() if c.id in self._cameras else {"camera": c.id}),
+                    "door": c.door,
+                }
+                for c in self.spec.cameras
+            ],
             "cards": [c.model_dump() for c in self.spec.cards],
         }
 

@@ -127,6 +127,19 @@ class ModuleSpec(_Strict):
     sensors: list[SensorSpec] = Field(default_factory=list)
 
 
+class CameraSpec(_Strict):
+    """A simulated doorway camera serving MJPEG on loopback (see ``sekisho_sim.camera``)."""
+
+    id: Ident
+    port: int = Field(default=0, ge=0, le=65535)  # 0 = any free port
+    width: int = Field(default=320, ge=64, le=1920)
+    height: int = Field(default=240, ge=48, le=1080)
+    fps: float = Field(default=10.0, gt=0, le=60)
+    door: Ident | None = None  # the door it looks down on (shown by ``sim list``)
+    walk_s: float = Field(default=2.0, ge=0.5, le=30)  # how long one person takes through
+    spacing_s: float = Field(default=1.0, ge=0.2, le=30)  # one behind the other
+
+
 class SampleCard(_Strict):
     """A card shown by ``sim list`` and usable by its label in ``sim badge``."""
 
@@ -154,6 +167,7 @@ class SimSpec(_Strict):
     reader_tamper_inputs: dict[str, str] = Field(default_factory=dict)  # reader: "module:input"
     door_readers: dict[str, list[str]] = Field(default_factory=dict)  # for ``sim list`` only
     cards: list[SampleCard] = Field(default_factory=list)
+    cameras: list[CameraSpec] = Field(default_factory=list)
 
     @property
     def reader_ids(self) -> list[str]:
@@ -199,6 +213,9 @@ class SimSpec(_Strict):
             ):
                 raise ValueError(f"{where}: module {module_id} has no input {point!r}")
         doors = set(self.door_ids)
+        for camera in self.cameras:
+            if camera.door is not None and camera.door not in doors:
+                raise ValueError(f"cameras.{camera.id}.door: no door {camera.door!r} on any module")
         for door_id, door_readers in self.door_readers.items():
             if door_id not in doors:
                 raise ValueError(f"door_readers.{door_id}: no door {door_id!r} on any module")
@@ -218,7 +235,9 @@ class SimSpec(_Strict):
             "sensor id": self.sensor_ids,
             "link": [b.link for b in self.osdp_buses] + [r.link for r in self.rdm6300_readers],
             "card label": [c.label for c in self.cards],
-            "fixed module port": [m.port for m in self.modules if m.port],
+            "fixed module port": [m.port for m in self.modules if m.port]
+            + [c.port for c in self.cameras if c.port],
+            "camera id": [c.id for c in self.cameras],
         }
         for what, values in groups.items():
             seen: set[object] = set()

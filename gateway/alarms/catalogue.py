@@ -30,7 +30,7 @@ class Source(StrEnum):
     SENSOR = "sensor"  # detail["sensor"]
     PERSON = "person"  # person_id
     ACCOUNT = "account"  # actor (the account that did it)
-    MEDIA = "media"  # detail["media_id"]
+    MEDIA = "media"  # detail["item_id"] (or detail["item"])
     CAMERA = "camera"  # detail["camera"]
     ZONE = "zone"  # zone_id
     INCIDENT_STEP = "incident"  # detail["incident"] and detail["step"]
@@ -50,7 +50,7 @@ def source_of(rule: Source, rec: NewRecord) -> str:
         Source.SENSOR: d.get("sensor"),
         Source.PERSON: rec.person_id,
         Source.ACCOUNT: rec.actor,
-        Source.MEDIA: d.get("media_id"),
+        Source.MEDIA: d.get("item_id", d.get("item")),
         Source.CAMERA: d.get("camera"),
         Source.ZONE: rec.zone_id,
     }[rule]
@@ -97,6 +97,7 @@ class AlarmSpec:
     clause: str
     silent: bool = False  # never shown at a reader or on public displays (duress)
     written_by: str = "issue 6"  # who writes the raising records (placeholders name the issue)
+    notify: tuple[str, ...] = ()  # roles told at once when it is raised (not only on escalation)
 
     @property
     def momentary(self) -> bool:
@@ -368,6 +369,7 @@ _SPECS: tuple[AlarmSpec, ...] = (
         Source.ACCOUNT,
         "4-8-6(5)",
         written_by="issue 4",
+        notify=("chief",),  # 4-8-6(5): an alert to the chief, at once
     ),
     # --- placeholders: raised by records the named issues write --------------------------
     AlarmSpec(
@@ -407,6 +409,7 @@ _SPECS: tuple[AlarmSpec, ...] = (
         "4-8-7(4)",
         silent=True,
         written_by="issue 3",
+        notify=("chief",),
     ),
     AlarmSpec(
         "escort.astray",
@@ -445,14 +448,82 @@ _SPECS: tuple[AlarmSpec, ...] = (
         written_by="issue 5",
     ),
     AlarmSpec(
+        "media.unapproved",
+        2,
+        "承認のない媒体の持込み・持出し（未登録の媒体を含む）を出入口で検知しました。媒体を預かり、保護管理者に報告してください。",
+        "A media movement without approval (or an unregistered item) was caught at the door. "
+        "Hold the item and report to the zone's manager.",
+        300,
+        (on(K.MEDIA_UNAPPROVED),),
+        (),
+        Source.MEDIA,
+        "4-8-5(4)",
+        written_by="issue 5",
+        notify=("manager",),  # 4-8-5(4): the manager's leave was not asked
+    ),
+    AlarmSpec(
+        "media.unreconciled_exit",
+        2,
+        "持ち込んだ媒体の検査を受けずに区域から退室した人がいます。本人と媒体の所在を確認し、出口で検査してください。",
+        "Someone left the zone with an item they carried in, without its inspection at the "
+        "door. Find the person and the item, and inspect it out.",
+        300,
+        (on(K.MEDIA_UNRECONCILED_EXIT),),
+        (on(K.MEDIA_MOVED),),  # the item inspected out (any ledger movement of it)
+        Source.MEDIA,
+        "4-8-7(1)",
+        written_by="issue 5",
+    ),
+    AlarmSpec(
+        "media.missing",
+        2,
+        "棚卸しで、台帳上この保管場所にあるはずの媒体が見つかりませんでした。所在を確認し、保護管理者に報告してください。",
+        "An inventory did not find an item the ledger has at home here. Search for it and "
+        "report to the zone's manager.",
+        3600,
+        (on(K.MEDIA_FINDING, finding="missing"),),
+        (),
+        Source.MEDIA,
+        "4-8-12(2)",
+        written_by="issue 5",
+        notify=("manager",),
+    ),
+    AlarmSpec(
+        "visit.overstay",
+        3,
+        "来訪者の訪問時間が終わりましたが、退館の手続きがされていません（在室中、または来訪者カード未返却）。所在を確認し、同行者・受入担当者に連絡してください。",
+        "A visit's time is over but the visitor has not checked out (still inside, or the "
+        "visitor badge not handed back). Find the visitor; call the escort or the host.",
+        900,
+        (on(K.VISIT_OVERSTAY),),
+        (on(K.VISIT_CHECKED_OUT),),
+        Source.PERSON,
+        "4-8-7(1)",
+        written_by="issue 5",
+    ),
+    AlarmSpec(
         "camera.fault",
         3,
-        "カメラの映像が途絶えています。電源と配線を点検してください。",
-        "A camera stopped delivering images. Check its power and cabling.",
+        "カメラの映像が途絶えているか、静止している、または覆い・黒画面・スプレーで遮られています。現場でカメラを確認し、電源と配線を点検してください。",
+        "A camera stopped delivering images, or its picture is frozen or blinded (covered, "
+        "black, sprayed). Check the camera on site, its power and cabling.",
         600,
         (on(K.CAMERA_FAULT),),
         (on(K.CAMERA_FAULT_CLEARED),),
         Source.CAMERA,
+        "4-8-7(4)",
+        written_by="issue 7",
+    ),
+    AlarmSpec(
+        "camera.motion_in_empty_zone",
+        2,
+        "在室者がいないはずの区域でカメラが動きを検知しました。静止画と入室記録を確認し、現場に向かってください。",
+        "A camera saw motion in a zone where nobody is inside. Check the snapshot and the "
+        "entry records, and go to the room.",
+        120,
+        (on(K.CAMERA_MOTION_EMPTY),),
+        (),
+        Source.ZONE,
         "4-8-7(4)",
         written_by="issue 7",
     ),

@@ -229,6 +229,9 @@ class AlarmService:
                 at=rec.ts,
             )
         self._commit(new, transition, trigger=(seq, rec.kind.value))
+        if transition is Transition.RAISED:
+            for role in spec.notify:
+                self._tell(role, new, f"Alarm: {new.type} at {new.source}")
 
     def _clear(
         self, spec: AlarmSpec, source: str, seq: int | None, rec: NewRecord, *, resync: bool = False
@@ -317,9 +320,12 @@ class AlarmService:
             return
         new, transition = step
         self._commit(new, transition, trigger=(None, "escalation"))
-        subject = f"Alarm not acknowledged: {new.type} at {new.source}"
+        self._tell(CHIEF, new, f"Alarm not acknowledged: {new.type} at {new.source}")
+
+    def _tell(self, role: str, alarm: Alarm, subject: str) -> None:
+        """Notify ``role`` about ``alarm`` in the background (a record and a bus event)."""
         task = asyncio.get_running_loop().create_task(
-            self._notifier.notify(CHIEF, new.zone_id, subject, f"alarm:{new.alarm_id}")
+            self._notifier.notify(role, alarm.zone_id, subject, f"alarm:{alarm.alarm_id}")
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -1,1 +1,1 @@
-"""Periodic analysis of the access records (4-8-6(3)): reports stored as records, served by the API."""
+"""Periodic analysis of the records (4-8-6(3)): reports stored as records, served by the API."""

@@ -42,5 +42,7 @@ def next_local(at: str, now: datetime, tz: ZoneInfo) -> datetime:
     local = now.astimezone(tz)
     candidate = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
     if candidate.astimezone(UTC) <= now:
-        candidate = datetime.combine(local.date() + timedelta(days=1), time(hour, minute), tzinfo=tz)
+        candidate = datetime.combine(
+            local.date() + timedelta(days=1), time(hour, minute), tzinfo=tz
+        )
     return candidate.astimezone(UTC)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from gateway.audit.entry import ts_text
 from gateway.config.site import Schedule, SiteConfig
-from gateway.records import RECERTIFICATION_LAPSED, NewRecord, RecordKind
+from gateway.records import NewRecord, RecordKind
 from gateway.schedule import CompiledSchedule, SiteCalendar
 from gateway.storage.models import RECORD_TABLE
 
@@ -48,20 +48,24 @@ def _finding(seqs: Sequence[int], limit: int) -> dict[str, Any]:
     return out
 
 
-def _rows(engine: Engine, site_id: str, kinds: Iterable[str], start: datetime | None, end: datetime) -> list[Any]:
+def _rows(
+    engine: Engine, site_id: str, kinds: Iterable[str], start: datetime | None, end: datetime
+) -> list[Any]:
     """Records of ``kinds`` with ``start <= ts < end`` (no lower bound when start is None)."""
     where = [_R.c.site_id == site_id, _R.c.kind.in_(list(kinds)), _R.c.ts < end]
     if start is not None:
         where.append(_R.c.ts >= start)
-    stmt = select(
-        _R.c.seq, _R.c.ts, _R.c.kind, _R.c.outcome, _R.c.reason, _R.c.direction, _R.c.detail
-    ).where(*where).order_by(_R.c.seq)
+    stmt = (
+        select(_R.c.seq, _R.c.ts, _R.c.kind, _R.c.outcome, _R.c.reason, _R.c.direction, _R.c.detail)
+        .where(*where)
+        .order_by(_R.c.seq)
+    )
     with engine.connect() as conn:
         return list(conn.execute(stmt).all())
 
 
 def analyse(
-    engine: Engine, site: SiteConfig, period: str, start: datetime, end: datetime, now: datetime
+    engine: Engine, site: SiteConfig, period: str, *, start: datetime, end: datetime, now: datetime
 ) -> dict[str, Any]:
     """The findings of ``period`` [start, end), as stored in the report record's detail."""
     site_id = site.site.id
@@ -69,7 +73,7 @@ def analyse(
     hours_id = site.audit.analysis.business_hours
     hours = CompiledSchedule.compile(site.schedule(hours_id) if hours_id else BUSINESS_HOURS)
     calendar = SiteCalendar.of(site.site.timezone, site.holidays)
-    kinds = {K.ACCESS.value, RECERTIFICATION_LAPSED, *_SIMPLE.values()}
+    kinds = {K.ACCESS.value, K.AUTHORIZATION_LAPSED.value, *_SIMPLE.values()}
     rows = _rows(engine, site_id, kinds, start, end)
     after_hours: list[int] = []
     denials: dict[str, list[int]] = {}
@@ -78,13 +82,17 @@ def analyse(
     by_kind = {kind: name for name, kind in _SIMPLE.items()}
     for seq, ts, kind, outcome, reason, direction, _detail in rows:
         if kind == K.ACCESS.value:
-            if outcome == "granted" and direction in (None, "in") and not calendar.admits(hours, ts):
+            if (
+                outcome == "granted"
+                and direction in (None, "in")
+                and not calendar.admits(hours, ts)
+            ):
                 after_hours.append(seq)
             elif outcome == "denied":
                 denials.setdefault(reason or "unknown", []).append(seq)
                 if reason == NOT_RECERTIFIED_REASON:
                     lapsed.append(seq)
-        elif kind == RECERTIFICATION_LAPSED:
+        elif kind == K.AUTHORIZATION_LAPSED.value:
             lapsed.append(seq)
         else:
             simple[by_kind[kind]].append(seq)
@@ -96,8 +104,32 @@ def analyse(
         },
         **{name: _finding(seqs, limit) for name, seqs in simple.items()},
         "lapsed_recertifications": _finding(sorted(lapsed), limit),
-        "unreturned_media": _finding(_unclosed(engine, site_id, K.MEDIA_OVERDUE.value, K.MEDIA_RETURNED.value, ("item_id", "item"), start, end, now), limit),
-        "unacknowledged_alarms": _finding(_unclosed(engine, site_id, K.ALARM_RAISED.value, K.ALARM_ACKNOWLEDGED.value, ("alarm_id",), start, end, now), limit),
+        "unreturned_media": _finding(
+            _unclosed(
+                engine,
+                site_id,
+                K.MEDIA_OVERDUE.value,
+                K.MEDIA_RETURNED.value,
+                ("item_id", "item"),
+                start,
+                end,
+                now,
+            ),
+            limit,
+        ),
+        "unacknowledged_alarms": _finding(
+            _unclosed(
+                engine,
+                site_id,
+                K.ALARM_RAISED.value,
+                K.ALARM_ACKNOWLEDGED.value,
+                ("alarm_id",),
+                start,
+                end,
+                now,
+            ),
+            limit,
+        ),
     }
     return {
         "period": period,
@@ -110,7 +142,7 @@ def analyse(
     }
 
 
-def _unclosed(  # noqa: PLR0913, PLR0917  (one query pattern, two uses)
+def _unclosed(  # noqa: PLR0917  (one query pattern, two uses)
     engine: Engine,
     site_id: str,
     opened: str,
@@ -121,6 +153,7 @@ def _unclosed(  # noqa: PLR0913, PLR0917  (one query pattern, two uses)
     now: datetime,
 ) -> list[int]:
     """Seqs of ``opened`` records in [start, end) with no later ``closed`` record (by ``now``)."""
+
     def key_of(detail: object) -> object:
         if isinstance(detail, dict):
             for key in keys:

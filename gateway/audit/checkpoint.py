@@ -76,10 +76,10 @@ def parse_body(text: str) -> tuple[str, int, bytes, datetime | None]:
     for extra in lines[3:-1]:
         if extra.startswith(TIME_PREFIX):
             try:
-                signed_at = datetime.strptime(extra[len(TIME_PREFIX) :], "%Y-%m-%dT%H:%M:%S.%fZ")
+                signed_at = datetime.strptime(extra[len(TIME_PREFIX) :], "%Y-%m-%dT%H:%M:%S.%f%z")
             except ValueError:
                 raise CheckpointError("checkpoint time is not RFC 3339 UTC") from None
-            signed_at = signed_at.replace(tzinfo=UTC)
+            signed_at = signed_at.astimezone(UTC)
     return origin, int(size_text), root, signed_at
 
 

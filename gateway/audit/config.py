@@ -56,10 +56,15 @@ class RetentionConfig(_Strict):
         return self.kinds.get(kind, self.days)
 
 
+def _all_periods() -> list[AnalysisPeriod]:
+    """Every report period."""
+    return ["daily", "weekly", "monthly"]
+
+
 class AnalysisConfig(_Strict):
     """Periodic analysis of the records (4-8-6(3)): which reports, when, against which hours."""
 
-    periods: list[AnalysisPeriod] = Field(default_factory=lambda: ["daily", "weekly", "monthly"])
+    periods: list[AnalysisPeriod] = Field(default_factory=_all_periods)
     run_at: str = "02:00"  # site-local time the reports of the periods just ended are made
     business_hours: _Ident | None = None  # schedule id; default Mon-Fri 08:00-18:00
     seq_limit: int = Field(default=1000, ge=1, le=100_000)  # seqs listed per finding

@@ -17,10 +17,10 @@ import hashlib
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # C-accelerated
+from json.encoder import encode_basestring  # C-accelerated, no ASCII escaping
 from typing import Any, Final
 
-from gateway.audit.jcs import NotCanonicalizable, canonical
+from gateway.audit.jcs import MAX_SAFE_INTEGER, NotCanonicalizable, canonical
 
 SALT_SIZE: Final = 16
 
@@ -69,7 +69,39 @@ def detail_text(detail: object) -> str:
     """Canonical JSON of a record's detail (a JSON object)."""
     if not isinstance(detail, dict):
         raise NotCanonicalizable(f"record detail must be an object, got {type(detail).__name__}")
-    return "{}" if not detail else canonical(detail)
+    if not detail:
+        return "{}"
+    return _flat_text(detail) or canonical(detail)
+
+
+def _flat_text(detail: dict[object, object]) -> str | None:
+    """The common case fast: ASCII names, values text, safe integers, booleans or null.
+
+    ASCII names sort the same by code point as by UTF-16 code unit (RFC 8785); anything else
+    returns None and takes the general path.
+    """
+    names = []
+    for key in detail:
+        if not isinstance(key, str) or not key.isascii():
+            return None
+        names.append(key)
+    parts = []
+    for key in sorted(names):
+        value = detail[key]
+        if isinstance(value, str):
+            text = encode_basestring(value)
+        elif value is None:
+            text = "null"
+        elif value is True:
+            text = "true"
+        elif value is False:
+            text = "false"
+        elif isinstance(value, int) and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            text = str(value)
+        else:
+            return None
+        parts.append(f"{encode_basestring(key)}:{text}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _s(value: object) -> str:

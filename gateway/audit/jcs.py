@@ -2,14 +2,14 @@
 
 Objects have their members sorted by the UTF-16 code units of their names, no whitespace,
 strings escaped as ECMAScript's ``JSON.stringify`` does, and numbers written as ECMAScript
-writes an IEEE 754 double. Integers beyond ±(2^53 - 1) cannot be represented exactly as a
-double unless a double holds them exactly; such integers are refused, as are NaN, infinities, non-string member names and lone surrogates.
+writes an IEEE 754 double. An integer beyond ±(2^53 - 1) that no double holds exactly is
+refused, as are NaN, infinities, non-string member names and lone surrogates.
 """
 
 from __future__ import annotations
 
 import math
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # C-accelerated, no ASCII escaping
+from json.encoder import encode_basestring  # C-accelerated, no ASCII escaping, no ASCII escaping
 from typing import Final
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
@@ -80,7 +80,7 @@ def _utf16_key(name: str) -> bytes:
 _MAX_DEPTH: Final = 64  # deeper nesting is refused rather than recursed into
 
 
-def _write(value: object, out: list[str], depth: int) -> None:
+def _write(value: object, out: list[str], depth: int) -> None:  # noqa: PLR0912  (one per JSON type)
     """Append the canonical text of ``value`` to ``out``."""
     if depth > _MAX_DEPTH:
         raise NotCanonicalizable(f"nested deeper than {_MAX_DEPTH} levels")

@@ -145,7 +145,7 @@ def verify_inclusion(
         raise ProofError(f"inclusion proof of leaf {index} does not lead to the tree head")
 
 
-def verify_consistency(
+def verify_consistency(  # noqa: PLR0912  (RFC 9162 2.1.4.2, step by step)
     first: int, second: int, first_root: bytes, second_root: bytes, path: Sequence[bytes]
 ) -> None:
     """Raise ProofError unless ``path`` proves tree ``second`` extends tree ``first`` (2.1.4.2)."""
@@ -218,7 +218,7 @@ class Frontier:
     is a multiple of ``stride`` (the writer stores those: the tree's "tiles").
     """
 
-    __slots__ = ("_levels", "_hashes", "_size", "_stride", "_on_node")
+    __slots__ = ("_hashes", "_levels", "_on_node", "_size", "_stride")
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from sqlmodel import select as sm_select
@@ -159,14 +159,12 @@ def _blank(
             {"site": site_id, "purge": purge_seq, "seqs": seqs},
         ).scalar_one()
         return int(result)
-    marks = ",".join(str(int(s)) for s in seqs)
     result = conn.execute(
-        text(
-            "UPDATE record SET person_id = NULL, credential = NULL, actor = NULL,"
-            " detail = '{}', salt = NULL, purged_by = :purge"
-            f" WHERE site_id = :site AND seq IN ({marks}) AND salt IS NOT NULL"  # noqa: S608  (ints)
-        ),
-        {"site": site_id, "purge": purge_seq},
+        update(_R)
+        .where(_R.c.site_id == site_id, _R.c.seq.in_(seqs), _R.c.salt.is_not(None))
+        .values(
+            person_id=None, credential=None, actor=None, detail={}, salt=None, purged_by=purge_seq
+        )
     )
     return int(result.rowcount)
 

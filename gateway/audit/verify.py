@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # C-accelerated
+from json.encoder import encode_basestring  # C-accelerated, no ASCII escaping
 from multiprocessing import get_context
 from typing import Any, Final
 
@@ -252,7 +252,7 @@ def _saved_size(saved: Checkpoint | None, size: int) -> set[int]:
     return {saved.size} if saved is not None and 0 < saved.size <= size else set()
 
 
-def _check_saved(
+def _check_saved(  # noqa: PLR0917  (one helper of verify_log)
     engine: Engine,
     site_id: str,
     saved: Checkpoint,
@@ -327,7 +327,11 @@ def _check_tiles(
             first, last = key[1] * (1 << key[0]) + 1, (key[1] + 1) * (1 << key[0])
             state = "missing" if key not in stored else "wrong (or records under it changed)"
             problems.append(
-                Problem(first, f"stored tree hash {key} of records {first}..{last} is {state}", upto=last)
+                Problem(
+                    first,
+                    f"stored tree hash {key} of records {first}..{last} is {state}",
+                    upto=last,
+                )
             )
     for key in stored.keys() - expected.keys():
         first, last = key[1] * (1 << key[0]) + 1, (key[1] + 1) * (1 << key[0])
@@ -396,7 +400,7 @@ def _purges(conn: Any, site_id: str) -> dict[int, dict[str, str]]:
     return out
 
 
-def _scan(
+def _scan(  # noqa: PLR0917  (one helper of verify_log)
     source: _Source,
     size: int,
     sizes: list[int],
@@ -446,13 +450,13 @@ def _rows(source: _Source, lo: int, hi: int) -> Iterator[Sequence[Any]]:
         return
     import psycopg  # noqa: PLC0415  (only PostgreSQL verifications need it)
 
-    with psycopg.connect(source.target) as pg, pg.cursor(name="sekisho_verify") as cursor:
-        cursor.itersize = 4096
-        cursor.execute(query, (source.site_id, lo, hi))
-        yield from cursor
+    with psycopg.connect(source.target) as pg, pg.cursor(name="sekisho_verify") as server:
+        server.itersize = 4096
+        server.execute(query, (source.site_id, lo, hi))
+        yield from server
 
 
-def _scan_chunk(  # noqa: C901, PLR0912, PLR0915  (the hot loop, kept in one place on purpose)
+def _scan_chunk(  # noqa: PLR0912, PLR0915  (the hot loop, kept in one place on purpose)
     source: _Source,
     lo: int,
     hi: int,
@@ -557,7 +561,7 @@ def _scan_chunk(  # noqa: C901, PLR0912, PLR0915  (the hot loop, kept in one pla
     return result
 
 
-def _purge_problem(
+def _purge_problem(  # noqa: PLR0917  (called from the hot loop)
     seq: int,
     kind: str,
     ts: str,

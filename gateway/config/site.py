@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.alarms.config import AlarmsConfig
 from gateway.audit.config import AuditConfig
+from gateway.cameras.config import CameraConfig, CameraEvidenceStore, check_cameras
 from gateway.domain import AuthMode, DoorMode
 from gateway.environment.config import SensorConfig, check_sensor_wiring
 from gateway.incidents.config import IncidentsConfig
+from gateway.media.config import CustodyConfig, ZoneMediaPolicy, check_scan_readers
 from gateway.mqtt.config import MqttConfig, check_mqtt
 
 ALWAYS_ID = "always"
@@ -142,6 +144,7 @@ class EscortPolicy(Strict):
     required: bool = True  # visitors open this zone's doors only with an escort's badge
     contractors: bool = True  # contractors count as outsiders here
     window_s: float = Field(default=15.0, gt=0, le=300)  # escort and outsider badge this close
+    monitored_by_camera: bool = False  # or watched by surveillance: no escort while a camera sees
 
 
 class ZoneConfig(Strict):
@@ -160,6 +163,7 @@ class ZoneConfig(Strict):
     require_training: str | None = None  # a course whose record must be current (4-8-3)
     recertify_days: int | None = Field(default=None, ge=1, le=3650)  # authorizations lapse
     rex_attribution: RexAttribution = RexAttribution.UNKNOWN
+    media: ZoneMediaPolicy = ZoneMediaPolicy()  # issue 5: carry-in/out, inventories (4-8-5)
 
 
 class InterlockConfig(Strict):
@@ -270,6 +274,9 @@ class SiteConfig(Strict):
     incidents: IncidentsConfig = IncidentsConfig()  # 4-8-11: notification, legal periods
     audit: AuditConfig = AuditConfig()  # 4-8-6(3)-(5): checkpoints, retention, analysis
     mqtt: MqttConfig | None = None  # the MQTT bus and Home Assistant; none: MQTT off
+    cameras: list[CameraConfig] = Field(default_factory=list)  # issue 7: 4-8-7(1)(4)
+    camera_evidence: CameraEvidenceStore = CameraEvidenceStore()  # 4-8-6(10): at rest, encrypted
+    custody: CustodyConfig = CustodyConfig()  # issue 5: visitors, media, contractors
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -288,9 +295,18 @@ class SiteConfig(Strict):
         self._check_doors()
         self._check_points()
         self._check_interlocks()
+        check_scan_readers(((z.id, z.media) for z in self.zones), {r.id for r in self.readers})
         if self.pin.min_length > self.pin.max_length:
             raise ValueError("pin.min_length: longer than pin.max_length")
         self.audit.check_references({s.id for s in self.schedules})
+        check_cameras(
+            self.cameras,
+            doors={d.id: d.zone for d in self.doors},
+            zones=(z.id for z in self.zones),
+            monitored_zones=[
+                (i, z.id) for i, z in enumerate(self.zones) if z.escort.monitored_by_camera
+            ],
+        )
         if self.mqtt is not None:
             check_mqtt(
                 self.mqtt,

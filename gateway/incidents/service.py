@@ -221,6 +221,7 @@ class IncidentService:
         due = {s.id: now + timedelta(seconds=s.due_after_s) for s in self._cfg.legal_steps}
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Set the flag and add the deadlines, unless closed or marked already."""
             self._refuse_closed(x)
             if x.incident.personal_data:
                 raise IncidentRefused(f"incident {incident_id} is already marked")
@@ -256,6 +257,7 @@ class IncidentService:
         note = _text(text, "the text")
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Mark the step done, unless closed, unknown or done already."""
             self._refuse_closed(x)
             d = x.deadline(step)
             if d is None:
@@ -283,6 +285,7 @@ class IncidentService:
         prevent = _text(measures, "recurrence-prevention measures", required=True)
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Close, unless closed already or a legal step is still open."""
             self._refuse_closed(x)
             pending = [d.step for d in sorted(x.deadlines, key=lambda d: d.due_at) if not d.done_at]
             if pending:
@@ -317,6 +320,7 @@ class IncidentService:
         marked: list[bool] = []
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Flag the step overdue once, unless it was done (or the incident closed) meanwhile."""
             d = x.deadline(step)
             if d is None or d.done_at is not None or d.overdue or x.incident.closed_at:
                 return []
@@ -345,6 +349,7 @@ class IncidentService:
         now = self._clock()
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Add the step, unless the incident is closed."""
             self._refuse_closed(x)
             return [self._step(incident_id, now, kind, actor, text, **detail)]
 
@@ -387,6 +392,7 @@ class IncidentService:
         )
 
         def change(x: Loaded) -> list[IncidentStepRow]:
+            """Add the notification step (also to a closed incident: it happened)."""
             return [step]
 
         try:
@@ -454,6 +460,7 @@ class IncidentService:
         """Run ``coro`` after ``delay`` seconds (cancelled by ``stop``)."""
 
         async def wait_then() -> None:
+            """Sleep, then run."""
             await asyncio.sleep(delay)
             await coro
 
@@ -463,6 +470,7 @@ class IncidentService:
         """Run ``coro`` as a task that ``stop`` waits for."""
 
         async def run() -> None:
+            """Run, logging any failure."""
             try:
                 await coro
             except Exception:  # a timer's failure is logged, never lost silently

@@ -63,6 +63,7 @@ class CommandRefused(Exception):
     """A command that is not carried out; ``reason`` is recorded and replied."""
 
     def __init__(self, reason: Refusal, detail: str = "") -> None:
+        """A refusal for ``reason``; ``detail`` says more (never the payload)."""
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
@@ -100,6 +101,7 @@ class CommandGate:
     """Checks a command message against topic, user, freshness, repeats and permissions."""
 
     def __init__(self, cfg: MqttCommands, topics: Topics) -> None:
+        """Check against ``cfg`` (users, freshness) under ``topics``; no command taken yet."""
         self._cfg = cfg
         self._topics = topics
         self._seen: OrderedDict[tuple[str, str, str], datetime] = OrderedDict()
@@ -127,6 +129,7 @@ class CommandGate:
         return CommandRequest(where.user, role, command, where.target_id, body.note, body.id)
 
     def _body(self, msg: Incoming) -> _Body:
+        """Parse the JSON body (size first), or refuse it as malformed."""
         if len(msg.payload) > MAX_COMMAND_BYTES:
             raise CommandRefused(Refusal.TOO_LARGE, f"{len(msg.payload)} bytes")
         try:
@@ -137,6 +140,7 @@ class CommandGate:
             raise CommandRefused(Refusal.MALFORMED, f"{where}: {first['msg']}") from None
 
     def _fresh(self, msg: Incoming, body: _Body, now: datetime) -> None:
+        """A timestamp within max_age (and not from the future), or a short message expiry."""
         max_age = self._cfg.max_age_s
         if body.ts is None and msg.expiry_s is None:
             raise CommandRefused(Refusal.NOT_FRESH, "give ts or an MQTT message expiry")
@@ -152,6 +156,7 @@ class CommandGate:
                 raise CommandRefused(Refusal.FROM_FUTURE, f"issued {-age:.1f} s ahead of us")
 
     def _not_seen(self, where: CommandTopic, msg: Incoming, body: _Body, now: datetime) -> None:
+        """Refuse a command already taken (same user, topic and id or ts)."""
         token = body.id or (body.ts.isoformat() if body.ts is not None else None)
         if token is None:
             return  # expiry only: the broker drops it when stale, no session can replay it
@@ -200,6 +205,7 @@ class CommandRunner:
         zones: ZoneCommands | None,
         alarms: AlarmCommands | None,
     ) -> None:
+        """``zones`` and ``alarms`` are None where the site runs without them."""
         self._doors = doors
         self._zone_ids = zone_ids
         self._zones = zones
@@ -215,6 +221,7 @@ class CommandRunner:
         return None
 
     async def _unlock(self, req: CommandRequest) -> int:
+        """Momentary unlock of a door."""
         note = req.note or "via MQTT"
         try:
             return await self._doors.momentary_unlock(req.target, req.actor, note)
@@ -224,6 +231,7 @@ class CommandRunner:
             raise CommandRefused(Refusal.UNAVAILABLE, str(exc)[:200]) from None
 
     async def _zone(self, req: CommandRequest) -> int | None:
+        """Lock a zone down or release it."""
         if req.target not in self._zone_ids:
             raise CommandRefused(Refusal.UNKNOWN_TARGET, f"zone {req.target}")
         if self._zones is None:
@@ -239,6 +247,7 @@ class CommandRunner:
         return result if isinstance(result, int) and not isinstance(result, bool) else None
 
     async def _acknowledge(self, req: CommandRequest) -> None:
+        """Acknowledge an alarm."""
         if self._alarms is None:
             raise CommandRefused(Refusal.UNAVAILABLE, "alarms are not available")
         try:

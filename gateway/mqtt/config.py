@@ -44,6 +44,7 @@ class _Strict(BaseModel):
 
 
 def _topic(value: str, what: str) -> str:
+    """Check a topic (or prefix) without wildcards; return it."""
     if not _TOPIC.match(value) or len(value.encode()) > 200:
         raise ValueError(
             f"{what} {value!r} is not a topic: levels separated by '/', no '+', '#', "
@@ -62,6 +63,7 @@ class MqttTls(_Strict):
 
     @model_validator(mode="after")
     def _pair(self) -> Self:
+        """A client certificate needs its key."""
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("tls: cert_file and key_file go together")
         return self
@@ -77,11 +79,13 @@ class MqttDiscovery(_Strict):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
+        """The prefix is a plain topic."""
         return _topic(v, "discovery.prefix")
 
     @field_validator("command_user")
     @classmethod
     def _user(cls, v: str) -> str:
+        """The user must fit in one topic level."""
         if not _USER.match(v):
             raise ValueError(f"{v!r} is not usable as an MQTT username in a topic")
         return v
@@ -98,6 +102,7 @@ class MqttCommands(_Strict):
     @field_validator("users")
     @classmethod
     def _users(cls, users: dict[str, str]) -> dict[str, str]:
+        """Every mapped user must fit in one topic level."""
         for name in users:
             if not _USER.match(name):
                 raise ValueError(
@@ -125,10 +130,12 @@ class MqttSensorConfig(_Strict):
     @field_validator("topic")
     @classmethod
     def _topic_ok(cls, v: str) -> str:
+        """The sensor's topic is a plain topic."""
         return _topic(v, "topic")
 
     @model_validator(mode="after")
     def _by_kind(self) -> Self:
+        """Keys and thresholds that fit the kind."""
         if self.key is None and self.kind not in DEFAULT_KEYS:
             raise ValueError(f"a {self.kind.value} sensor needs key: (no zigbee2mqtt default)")
         if not self.kind.analog and (
@@ -175,10 +182,12 @@ class MqttConfig(_Strict):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str | None) -> str | None:
+        """The prefix is a plain topic."""
         return None if v is None else _topic(v, "prefix")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        """Credentials and command users that make sense together."""
         if self.password_file is not None and self.username is None:
             raise ValueError("password_file needs a username")
         if self.commands.users and self.username is None:

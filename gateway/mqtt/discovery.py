@@ -111,6 +111,7 @@ def announcements(
     out: list[Announcement] = []
 
     def add(component: str, key: str, config: dict[str, object]) -> None:
+        """Append one entity's config."""
         uid = f"sekisho_{site_id}_{key}"
         out.append(
             Announcement(topics.discovery(component, uid), {**base, "unique_id": uid, **config})

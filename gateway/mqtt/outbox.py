@@ -41,6 +41,7 @@ class Outbox:
     """One site's rows of ``mqtt_outbox``."""
 
     def __init__(self, engine: Engine, site_id: str) -> None:
+        """An outbox for ``site_id`` on ``engine``."""
         self._engine = engine
         self._site = site_id
 

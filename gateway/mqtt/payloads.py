@@ -107,18 +107,25 @@ def reader_state(status: ReaderStatus) -> bytes:
 _ALARM_STATES = (DoorState.FORCED, DoorState.HELD)
 
 
-def zone_state(zone_id: str, name: str, kind: str, doors: Iterable[DoorStatus]) -> bytes:
-    """A zone's state, from its doors: how many are open, in alarm, in fault; lockdown."""
-    mine = [d for d in doors if d.zone_id == zone_id]
+def zone_state(
+    zone_id: str, name: str, kind: str, door_ids: list[str], doors: Iterable[DoorStatus]
+) -> bytes:
+    """A zone's state from its doors (``door_ids``, site-file order) and their live status:
+    how many are open, in alarm, in fault (a door not running yet counts as in fault), and
+    whether the zone is locked down."""
+    live = {d.door_id: d for d in doors if d.door_id in door_ids}
+    mine = list(live.values())
     return dumps(
         {
             "zone_id": zone_id,
             "name": name,
             "kind": kind,
-            "doors": [d.door_id for d in mine],
+            "doors": door_ids,
             "doors_open": sum(1 for d in mine if d.contact_open),
             "doors_in_alarm": sum(1 for d in mine if d.state in _ALARM_STATES),
-            "doors_in_fault": sum(1 for d in mine if d.state is DoorState.FAULT),
+            "doors_in_fault": len(door_ids)
+            - len(mine)
+            + sum(1 for d in mine if d.state is DoorState.FAULT),
             "locked_down": bool(mine) and all(d.mode is DoorMode.LOCKED_DOWN for d in mine),
         }
     )

@@ -78,6 +78,7 @@ class _Sensor:
     """Working state of one sensor."""
 
     def __init__(self, cfg: MqttSensorConfig, now: float) -> None:
+        """No reading yet; seen ``now`` (silence is counted from there)."""
         self.cfg = cfg
         self.state: SensorState | None = None  # None until the first reading
         self.value: float | None = None
@@ -95,6 +96,7 @@ class SensorWatch:
     """Every MQTT sensor of the site: readings in, updates out; time is ``loop.time()``."""
 
     def __init__(self, sensors: Sequence[MqttSensorConfig], now: float) -> None:
+        """Index the sensors by topic; the link counts as down until link_up()."""
         self._sensors = [_Sensor(cfg, now) for cfg in sensors]
         self._by_topic: dict[str, list[_Sensor]] = {}
         for s in self._sensors:

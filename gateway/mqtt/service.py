@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -36,6 +37,7 @@ from gateway.core_events import (
 from gateway.environment.model import SensorState
 from gateway.mqtt import payloads
 from gateway.mqtt.commands import (
+    MAX_COMMAND_BYTES,
     AlarmCommands,
     CommandGate,
     CommandRefused,
@@ -71,6 +73,7 @@ PUBACK_TIMEOUT_S = 15.0  # a broker this slow is treated as gone; the event is s
 DRAIN_S = 3.0  # at stop: how long to keep delivering what is waiting
 REPLY_EXPIRY_S = 60
 COMMAND_QUEUE = 256  # commands waiting to be handled; beyond, they are refused (busy)
+REFRESH_S = 2.0  # how often door, zone and reader states are read from the core
 RECORD_TRIES = 30  # a record the log refuses (not started yet) is tried once a second
 
 
@@ -125,6 +128,7 @@ class MqttService:
         zones: ZoneCommands | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """Wire the service to the core, the database and the broker link (nothing runs yet)."""
         site = core.site
         if site.mqtt is None:
             raise ValueError("the site file has no mqtt: section")
@@ -183,7 +187,7 @@ class MqttService:
             loop.create_task(self._pump(), name="mqtt-outbox"),
             loop.create_task(self._publish_state(), name="mqtt-state"),
             loop.create_task(self._handle_commands(), name="mqtt-commands"),
-            loop.create_task(self._watch_sensors(), name="mqtt-sensors"),
+            loop.create_task(self._tick(), name="mqtt-tick"),
         ]
         if self._stored:
             log.info("MQTT outbox: %d events from before wait for the broker", self._stored)
@@ -234,6 +238,7 @@ class MqttService:
         )
 
     def _plan(self) -> SessionPlan:
+        """The last will and the subscriptions every connection sets up."""
         subs = [
             # Commands: stored retained ones are never sent to us, and a retain flag is kept
             # so that a retained command published while we listen is refused.
@@ -248,19 +253,23 @@ class MqttService:
     # --- bus (loop thread, must not block) ----------------------------------------------------
 
     def _on_record(self, e: RecordWritten) -> None:
+        """A committed record: queued for the outbox when its kind is published."""
         kind = e.record.kind.value
         if payloads.publishes(kind):
             body = payloads.record_event(self._site.site.id, e.seq, e.record)
             self._queue(OutboxEvent(self.topics.event(kind), body, e.record.ts))
 
     def _on_door(self, e: DoorChanged) -> None:
+        """A door's status: its retained state, and its zone's."""
         self._set(self.topics.door(e.status.door_id), payloads.door_state(e.status))
         self._set_zone(e.status.zone_id)
 
     def _on_reader(self, e: ReaderChanged) -> None:
+        """A reader's status: its retained state."""
         self._set(self.topics.reader(e.status.reader_id), payloads.reader_state(e.status))
 
     def _on_alarm(self, e: AlarmChanged) -> None:
+        """An alarm transition: queued as an event; the active-alarm summary updated."""
         now = self._clock()
         self._queue(OutboxEvent(self.topics.alarm_event, payloads.alarm_event(e.alarm, now), now))
         if e.alarm.state is AlarmState.CLOSED:
@@ -270,6 +279,7 @@ class MqttService:
         self._set(self.topics.alarms_active, payloads.alarms_active(self._active.values()))
 
     def _on_sensor(self, e: SensorChanged) -> None:
+        """A sensor's state or value: its retained state."""
         body = payloads.sensor_state(
             sensor_id=e.sensor_id,
             name=e.name,
@@ -283,11 +293,13 @@ class MqttService:
         self._set(self.topics.sensor(e.sensor_id), body)
 
     def _queue(self, event: OutboxEvent) -> None:
+        """Keep an event in memory until the pump stores it (in order)."""
         self._pending.append(event)
         if self._wake_pump is not None:
             self._wake_pump.set()
 
     def _set(self, topic: str, payload: bytes) -> None:
+        """Remember a retained payload; mark it to be sent when it changed."""
         if self._retained.get(topic) == payload:
             return
         self._retained[topic] = payload
@@ -296,23 +308,32 @@ class MqttService:
             self._wake_state.set()
 
     def _set_zone(self, zone_id: str) -> None:
+        """Recompute one zone's retained state from the site file and the live doors."""
         try:
             zone = self._site.zone(zone_id)
         except KeyError:
             return
-        body = payloads.zone_state(zone.id, zone.name, zone.kind.value, self._core.doors())
+        doors = [d.id for d in self._site.doors if d.zone == zone.id]
+        body = payloads.zone_state(zone.id, zone.name, zone.kind.value, doors, self._core.doors())
         self._set(self.topics.zone(zone.id), body)
 
-    def _snapshot(self) -> None:
-        """Every retained state from the core now, all marked to be sent."""
-        doors = self._core.doors()
-        for d in doors:
+    def _refresh(self) -> None:
+        """Read every door, zone and reader state from the core; changes are marked to be sent.
+
+        Run at every connection and every few seconds: a state the core did not announce on
+        the bus (a door that starts in fault and stays there) still goes out.
+        """
+        for d in self._core.doors():
             self._set(self.topics.door(d.door_id), payloads.door_state(d))
         for z in self._site.zones:
             self._set_zone(z.id)
         for r in self._core.readers():
             self._set(self.topics.reader(r.reader_id), payloads.reader_state(r))
         self._set(self.topics.alarms_active, payloads.alarms_active(self._active.values()))
+
+    def _snapshot(self) -> None:
+        """Every retained state from the core now, all marked to be sent."""
+        self._refresh()
         for topic in self._retained:
             self._dirty[topic] = None
         assert self._wake_state is not None
@@ -321,6 +342,7 @@ class MqttService:
     # --- link events (loop thread) -------------------------------------------------------------
 
     def _on_link(self, ev: LinkEvent) -> None:
+        """Link up, link down or a message, on the loop thread."""
         if self._stopping:
             return
         assert self._sensors is not None
@@ -354,6 +376,7 @@ class MqttService:
             self._on_message(ev)
 
     def _on_message(self, msg: Incoming) -> None:
+        """Route a delivered message: a command, Home Assistant's status, or a sensor."""
         assert self._sensors is not None
         assert self._commands is not None
         if msg.topic.startswith(self.topics.prefix + "/cmd/"):
@@ -387,6 +410,7 @@ class MqttService:
     # --- outbox ---------------------------------------------------------------------------------
 
     async def _pump(self) -> None:
+        """Store and send events whenever woken; storage trouble is retried, never fatal."""
         assert self._wake_pump is not None
         while True:
             await self._wake_pump.wait()
@@ -397,13 +421,14 @@ class MqttService:
                 log.warning("MQTT outbox: %s", exc)
             except Exception:  # storage trouble: keep the events in memory and try again
                 log.exception("MQTT outbox: storing or sending failed; retrying in 1 s")
-                if not self._stopping:
-                    await asyncio.sleep(1.0)
-                    self._wake_pump.set()
             if self._stopping:
                 return
+            if self._pending or (self._stored and self._link.connected):
+                await asyncio.sleep(1.0)  # left over (slow broker, storage trouble): again soon
+                self._wake_pump.set()
 
     async def _pump_once(self) -> None:
+        """Store what is pending, then send the oldest rows while the link is up."""
         loop = asyncio.get_running_loop()
         while True:
             await self._store_pending()
@@ -412,8 +437,9 @@ class MqttService:
             if self._stopping and loop.time() > self._drain_until:
                 return
             rows = await loop.run_in_executor(None, self._outbox.head, BATCH)
+            if len(rows) < BATCH:
+                self._stored = len(rows)  # exact again, whatever happened before
             if not rows:
-                self._stored = 0
                 return
             sent = [
                 self._link.publish(Outgoing(r.topic, r.payload, qos=1, retain=False)) for r in rows
@@ -441,6 +467,7 @@ class MqttService:
                 return
 
     async def _store_pending(self) -> None:
+        """Write the pending events to the outbox in one transaction (up to the cap)."""
         if not self._pending:
             return
         batch = list(self._pending)
@@ -456,6 +483,7 @@ class MqttService:
             self._full_noted = False
 
     def _outbox_full(self, dropped: int) -> None:
+        """Count events not kept; record the first time in an episode."""
         self._dropped += dropped
         log.error("MQTT outbox full (%d rows): %d events not kept", self._stored, dropped)
         if not self._full_noted:
@@ -471,6 +499,7 @@ class MqttService:
     # --- retained state -------------------------------------------------------------------------
 
     async def _publish_state(self) -> None:
+        """Send changed retained states while the link is up (latest wins)."""
         assert self._wake_state is not None
         while True:
             await self._wake_state.wait()
@@ -490,6 +519,7 @@ class MqttService:
     # --- commands -------------------------------------------------------------------------------
 
     async def _handle_commands(self) -> None:
+        """Take commands one at a time, in the order they arrived."""
         assert self._commands is not None
         while True:
             msg = await self._commands.get()
@@ -499,6 +529,7 @@ class MqttService:
                 log.exception("MQTT command on %s failed", msg.topic)
 
     async def _command(self, msg: Incoming) -> None:
+        """Check, carry out and answer one command; refusals are recorded."""
         try:
             req = self._gate.admit(msg, self._clock())
             seq = await self._runner.run(req)
@@ -517,6 +548,7 @@ class MqttService:
         )
 
     async def _refuse(self, msg: Incoming, exc: CommandRefused) -> None:
+        """Record (within the user's quota) and answer a refused command."""
         self._refused += 1
         user = self.topics.command_user(msg.topic)
         where = self.topics.parse_command(msg.topic)
@@ -548,9 +580,8 @@ class MqttService:
         except Exception:  # the log's own trouble is reported there
             log.exception("refused MQTT command not recorded")
         if user is not None and exc.reason is not Refusal.MALFORMED_TOPIC:
-            self._reply(
-                user=user, topic=msg.topic, request_id=None, refused=exc, seq=None, req=None
-            )
+            rid = _request_id(msg.payload)
+            self._reply(user=user, topic=msg.topic, request_id=rid, refused=exc, seq=None, req=None)
 
     def _hold_refusal(self, user: str) -> int | None:
         """None: hold this refusal back (the user's per-minute quota is spent); else how many
@@ -576,6 +607,7 @@ class MqttService:
         seq: int | None,
         req: CommandRequest | None,
     ) -> None:
+        """Answer on <prefix>/reply/<user> when connected (never stored, never retried)."""
         if not self._link.connected:
             return
         body = payloads.dumps(
@@ -594,15 +626,20 @@ class MqttService:
 
     # --- sensors --------------------------------------------------------------------------------
 
-    async def _watch_sensors(self) -> None:
+    async def _tick(self) -> None:
+        """Sensor silence checks, and a state refresh every REFRESH_S."""
         assert self._sensors is not None
-        if not self._cfg.sensors:
-            return
-        tick = max(0.2, min(1.0, min(s.interval_s for s in self._cfg.sensors) / 4))
+        intervals = [s.interval_s for s in self._cfg.sensors]
+        tick = max(0.2, min(1.0, min(intervals) / 4)) if intervals else REFRESH_S
         loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + REFRESH_S
         while True:
             await asyncio.sleep(tick)
-            self._sensor_updates(self._sensors.check_silence(loop.time()))
+            now = loop.time()
+            self._sensor_updates(self._sensors.check_silence(now))
+            if now >= next_refresh:
+                next_refresh = now + REFRESH_S
+                self._refresh()
 
     def _sensor_updates(self, updates: list[SensorUpdate]) -> None:
         """Publish each change; record each change of state as ``sensor.state``.
@@ -644,6 +681,7 @@ class MqttService:
     # --- helpers --------------------------------------------------------------------------------
 
     def _record(self, rec: NewRecord) -> None:
+        """Write a record in the background (not while stopping)."""
         if self._stopping:
             return
         self._spawn(self._write(rec))
@@ -664,6 +702,7 @@ class MqttService:
             log.exception("MQTT: record %s not written", rec.kind.value)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine as a task that stop() can wait for."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -676,6 +715,18 @@ class _Quota:
     start: float
     recorded: int = 0
     held: int = 0  # refusals not recorded since the last recorded one
+
+
+def _request_id(payload: bytes) -> str | None:
+    """The ``id`` of a refused command, if its payload is small JSON that has a usable one."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        return None
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    rid = data.get("id") if isinstance(data, dict) else None
+    return rid if isinstance(rid, str) and 0 < len(rid) <= 64 else None
 
 
 def _refused_by_broker(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ also written to the record log as an operator action. Records themselves are nev
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -414,3 +414,256 @@ class MqttOutboxEntry(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     topic: str = Field(max_length=255)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+
+
+# --- visitors, contractors and media custody (issue 5: 4-8-7(1), 4-8-5, 4-8-9, 4-8-12(2)) ---
+
+
+def json_column() -> Any:
+    """A NOT NULL JSON column (a fresh Column per field, as SQLAlchemy needs)."""
+    return Column(SAJSON, nullable=False)
+
+
+class VisitRow(SQLModel, table=True):
+    """A visit: pre-registered by a host, approved per zone, checked in and out at the desk.
+
+    Identity is kept to the document's type and the last digits of its number (no more).
+    """
+
+    __tablename__ = "visit"
+    __table_args__ = (Index("ix_visit_site_from", "site_id", "valid_from"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    visitor_id: str = Field(foreign_key="person.id", index=True, max_length=32)
+    host_id: str = Field(foreign_key="person.id", max_length=32)
+    purpose: str = Field(max_length=500)
+    zones: list[str] = Field(default_factory=list, sa_column=json_column())
+    valid_from: datetime = Field(sa_column=utc_column(nullable=False))
+    valid_to: datetime = Field(sa_column=utc_column(nullable=False))
+    status: str = Field(max_length=16)  # gateway.visits.model.VisitStatus
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    approvals: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())  # zone →
+    decided_by: str | None = Field(default=None, max_length=64)  # who rejected or cancelled
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decision_note: str | None = Field(default=None, max_length=500)
+    id_document_type: str | None = Field(default=None, max_length=32)
+    id_document_last: str | None = Field(default=None, max_length=4)
+    photo_evidence_seq: int | None = Field(default=None, sa_type=BigInteger)
+    photo_sha256: str | None = Field(default=None, max_length=64)
+    escort_id: str | None = Field(default=None, foreign_key="person.id", max_length=32)
+    credential_id: str | None = Field(default=None, max_length=32)
+    card_masked: str | None = Field(default=None, max_length=64)
+    checked_in_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    checked_in_by: str | None = Field(default=None, max_length=64)
+    checked_out_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    checked_out_by: str | None = Field(default=None, max_length=64)
+    credential_returned: bool | None = None
+    overstay_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ContractorRow(SQLModel, table=True):
+    """A contractor's contract (4-8-9): company, end, confidentiality clause, inspections.
+
+    The contract's end is ``Person.contract_end`` (the decision reads it there).
+    """
+
+    __tablename__ = "contractor"
+    person_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    company: str = Field(max_length=200)
+    contract_ref: str | None = Field(default=None, max_length=100)
+    confidentiality_on_file: bool = False
+    confidentiality_date: date | None = None
+    last_inspection_date: date | None = None
+    last_inspection_note: str | None = Field(default=None, max_length=500)
+    recorded_at: datetime = Field(sa_column=utc_column(nullable=False))  # first on file
+    updated_by: str = Field(max_length=64)
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class MediaItemRow(SQLModel, table=True):
+    """An item in the media registry and where the ledger says it is now (4-8-5(6)(9))."""
+
+    __tablename__ = "media_item"
+    __table_args__ = (
+        UniqueConstraint("site_id", "tag", name="uq_media_item_tag"),
+        UniqueConstraint("site_id", "rfid", name="uq_media_item_rfid"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    kind: str = Field(max_length=16)  # gateway.media.model.MediaKind
+    tag: str = Field(max_length=64)  # asset tag (or serial) typed or scanned at the desk
+    serial: str | None = Field(default=None, max_length=64)
+    rfid: str | None = Field(default=None, max_length=64)  # card key of a tag a reader reads
+    description: str = Field(default="", max_length=200)
+    owner_id: str | None = Field(default=None, foreign_key="person.id", max_length=32)
+    classification: str = Field(max_length=16)
+    encrypted: bool = False
+    home_zone: str | None = Field(default=None, max_length=63)  # None: an outside item
+    home_location: str | None = Field(default=None, max_length=200)  # vault shelf, safe
+    state: str = Field(max_length=16)  # gateway.media.model.ItemState
+    zone_id: str | None = Field(default=None, max_length=63)  # where it is on site now
+    holder_id: str | None = Field(default=None, max_length=32)  # who has it while moved
+    request_id: str | None = Field(default=None, max_length=32)  # the request it moved under
+    due_back: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    overdue_since: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    registered_by: str = Field(max_length=64)
+    registered_at: datetime = Field(sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class MediaRequestRow(SQLModel, table=True):
+    """A carry-in or carry-out request for one item, decided by the zone's manager (4-8-5(4))."""
+
+    __tablename__ = "media_request"
+    __table_args__ = (Index("ix_media_request_site_item", "site_id", "item_id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    item_id: str = Field(foreign_key="media_item.id", max_length=32)
+    direction: str = Field(max_length=8)  # "in" (carry-in) or "out" (carry-out)
+    zone_id: str = Field(max_length=63)
+    person_id: str = Field(foreign_key="person.id", max_length=32)  # who carries it
+    purpose: str = Field(max_length=500)
+    destination: str | None = Field(default=None, max_length=200)
+    return_by: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    valid_from: datetime = Field(sa_column=utc_column(nullable=False))
+    valid_to: datetime = Field(sa_column=utc_column(nullable=False))
+    status: str = Field(max_length=16)  # gateway.media.model.RequestStatus
+    requested_by: str = Field(max_length=64)
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decision_note: str | None = Field(default=None, max_length=500)
+    used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class MediaInspectionRow(SQLModel, table=True):
+    """An inspection at a zone's door: what was seen, the result, and a second person's."""
+
+    __tablename__ = "media_inspection"
+    __table_args__ = (Index("ix_media_inspection_site_at", "site_id", "inspected_at"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    item_id: str | None = Field(default=None, max_length=32)  # None: the tag is not registered
+    tag_seen: str = Field(max_length=64)
+    direction: str = Field(max_length=8)
+    zone_id: str = Field(max_length=63)
+    door_id: str | None = Field(default=None, max_length=63)
+    person_id: str | None = Field(default=None, max_length=32)
+    request_id: str | None = Field(default=None, max_length=32)
+    result: str = Field(max_length=8)  # the inspector's: "pass" or "fail"
+    outcome: str = Field(max_length=24)  # gateway.media.model.InspectionOutcome
+    refusal: str | None = Field(default=None, max_length=48)
+    notes: str | None = Field(default=None, max_length=500)
+    inspected_by: str = Field(max_length=64)
+    inspected_at: datetime = Field(sa_column=utc_column(nullable=False))
+    second_by: str | None = Field(default=None, max_length=64)
+    second_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    second_result: str | None = Field(default=None, max_length=8)
+    second_notes: str | None = Field(default=None, max_length=500)
+    movement_id: str | None = Field(default=None, max_length=32)
+
+
+class MediaMovementRow(SQLModel, table=True):
+    """One line of the media ledger (台帳, 4-8-5(9)): written once, never changed."""
+
+    __tablename__ = "media_movement"
+    __table_args__ = (
+        UniqueConstraint("site_id", "line", name="uq_media_movement_line"),
+        Index("ix_media_movement_site_at", "site_id", "at"),
+        Index("ix_media_movement_item_at", "item_id", "at"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    line: int = Field(sa_type=BigInteger)  # the ledger's line number: 1, 2, ... per site
+    item_id: str = Field(foreign_key="media_item.id", max_length=32)
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    movement: str = Field(max_length=24)  # gateway.media.model.Movement
+    state_from: str | None = Field(default=None, max_length=16)
+    state_to: str = Field(max_length=16)
+    location_from: str | None = Field(default=None, max_length=200)
+    location_to: str | None = Field(default=None, max_length=200)
+    zone_id: str | None = Field(default=None, max_length=63)
+    person_id: str | None = Field(default=None, max_length=32)
+    request_id: str | None = Field(default=None, max_length=32)
+    inspection_id: str | None = Field(default=None, max_length=32)
+    actor: str = Field(max_length=64)
+    second_actor: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class MediaDisposalRow(SQLModel, table=True):
+    """How an item was destroyed beyond recovery, and the evidence of it (4-8-5(8))."""
+
+    __tablename__ = "media_disposal"
+    item_id: str = Field(foreign_key="media_item.id", primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    method: str = Field(max_length=32)
+    method_detail: str | None = Field(default=None, max_length=500)
+    performed_by: str = Field(max_length=200)  # staff or the disposal contractor
+    witness_id: str | None = Field(default=None, foreign_key="person.id", max_length=32)
+    photo_evidence_seq: int | None = Field(default=None, sa_type=BigInteger)
+    photo_sha256: str | None = Field(default=None, max_length=64)
+    certificate_id: str | None = Field(default=None, max_length=32)
+    certificate_sha256: str | None = Field(default=None, max_length=64)
+    disposed_at: datetime = Field(sa_column=utc_column(nullable=False))
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class MediaCertificateRow(SQLModel, table=True):
+    """A disposal contractor's certificate file, stored as received with its SHA-256."""
+
+    __tablename__ = "media_certificate"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(index=True, max_length=63)
+    item_id: str = Field(foreign_key="media_item.id", max_length=32)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stored_by: str = Field(max_length=64)
+    stored_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class MediaInventoryRow(SQLModel, table=True):
+    """A vault inventory (4-8-12(2)): items scanned, reconciled with the ledger on completion."""
+
+    __tablename__ = "media_inventory"
+    __table_args__ = (Index("ix_media_inventory_site_zone", "site_id", "zone_id"),)
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    zone_id: str = Field(max_length=63)
+    status: str = Field(max_length=16)  # "open" or "completed"
+    started_by: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=utc_column(nullable=False))
+    completed_by: str | None = Field(default=None, max_length=64)
+    completed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    findings: dict[str, Any] = Field(default_factory=dict, sa_column=json_column())
+
+
+class MediaInventoryScanRow(SQLModel, table=True):
+    """One tag scanned (typed at the desk or read at a reader) during an inventory."""
+
+    __tablename__ = "media_inventory_scan"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    site_id: str = Field(max_length=63)
+    inventory_id: str = Field(foreign_key="media_inventory.id", index=True, max_length=32)
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+    tag: str = Field(max_length=64)
+    item_id: str | None = Field(default=None, max_length=32)  # None: no item has this tag
+    source: str = Field(max_length=8)  # "typed" or "reader"
+    reader_id: str | None = Field(default=None, max_length=63)
+    scanned_by: str = Field(max_length=64)
+
+
+class MediaInventoryPlanRow(SQLModel, table=True):
+    """Working state of a zone's scheduled inventories: since when, which miss is recorded."""
+
+    __tablename__ = "media_inventory_plan"
+    site_id: str = Field(primary_key=True, max_length=63)
+    zone_id: str = Field(primary_key=True, max_length=63)
+    since: datetime = Field(sa_column=utc_column(nullable=False))
+    missed_due: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

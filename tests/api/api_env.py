@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from api.accounts import create_account
 from api.settings import Settings
 from gateway.alarms.stack import AlarmStack
+from gateway.custody_stack import CustodyStack
 from gateway.domain import PersonKind
 from gateway.runtime import Gateway
 from gateway.storage.models import Account, Person, Record
@@ -36,7 +37,7 @@ SITE: dict[str, Any] = {
         {"id": "r-vault-in", "kind": "rdm6300", "port": "/dev/sekisho-test-vault"},
     ],
     "zones": [
-        {"id": "srv", "name": "Server room"},
+        {"id": "srv", "name": "Server room", "recertify_days": 90},  # issue 3, 4-8-7(3)
         {"id": "vault", "name": "Media vault", "kind": "media_vault"},
     ],
     "doors": [
@@ -105,6 +106,7 @@ class ApiEnv:
     tokens: dict[str, str] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)  # label -> person id
     stack: AlarmStack | None = None  # alarms, sensors and incidents (issue 6)
+    custody: CustodyStack | None = None  # visits, contractors, media custody (issue 5)
 
     def __repr__(self) -> str:
         """No tokens or hashes in failure reports."""

@@ -25,6 +25,7 @@ from api.app import create_app
 from devices.modbus_io import ModbusIOModule
 from gateway.alarms.stack import AlarmStack
 from gateway.config.site import SiteConfig
+from gateway.custody_stack import CustodyStack
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
@@ -85,18 +86,29 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
     gateway = Gateway(site, api_engine, modules=[driver])
     settings = make_settings()
     stack = AlarmStack.attach(gateway, api_engine)
+    custody = CustodyStack.attach(gateway, api_engine)  # issue 5
     app = create_app(
         settings=settings,
         engine=api_engine,
         core=gateway,
         alarms=stack.alarms,
         incidents=stack.incidents,
+        custody=custody,
     )
     transport = httpx.ASGITransport(app=app)
     client = httpx.AsyncClient(transport=transport, base_url="http://sekisho.test")
     backend = api_engine.dialect.name
     environment = ApiEnv(
-        backend, app, client, gateway, api_engine, settings, sim, site_id, stack=stack
+        backend,
+        app,
+        client,
+        gateway,
+        api_engine,
+        settings,
+        sim,
+        site_id,
+        stack=stack,
+        custody=custody,
     )
     environment.people["manager"] = environment.add_person("Mina Manager")
     environment.people["admin"] = environment.add_person("Ada Admin")
@@ -108,6 +120,7 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
             extra = {"person_id": environment.people["admin"]}
         environment.accounts[role] = environment.add_account(role, role, **extra)
     await stack.start()
+    await custody.start()
     await gateway.start()
     try:
         await wait_for(
@@ -121,6 +134,7 @@ async def env(api_engine: Engine) -> AsyncIterator[ApiEnv]:
         yield environment
     finally:
         await client.aclose()
+        await custody.stop()
         await stack.stop()
         await gateway.stop()
         await sim.stop()

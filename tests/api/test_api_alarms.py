@@ -16,7 +16,8 @@ import pytest
 from gateway.clock import utcnow
 from gateway.core_api import LiveUpdate
 from gateway.records import NewRecord, RecordKind
-from tests.api.api_env import ApiEnv, wait_for
+from tests.api.api_env import ApiEnv, LiveServer, wait_for
+from tests.api.test_api_stream import open_stream
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -24,12 +25,14 @@ API = "/api/v1"
 
 
 async def _get(env: ApiEnv, path: str, who: str = "operator") -> httpx.Response:
+    """GET as one of the role accounts."""
     return await env.client.get(API + path, headers=env.auth(who))
 
 
 async def _post(
     env: ApiEnv, path: str, who: str = "operator", body: dict[str, Any] | None = None
 ) -> httpx.Response:
+    """POST as one of the role accounts."""
     return await env.client.post(API + path, headers=env.auth(who), json=body)
 
 
@@ -38,6 +41,7 @@ async def _alarm_of(env: ApiEnv, type_: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
 
     async def poll() -> bool:
+        """One look at the open alarms."""
         resp = await _get(env, "/alarms", "auditor")
         assert resp.status_code == 200
         found[:] = [a for a in resp.json() if a["type"] == type_]
@@ -54,6 +58,7 @@ async def test_forced_door_acknowledged_and_closed_from_the_desk(env: ApiEnv) ->
     updates: list[LiveUpdate] = []
 
     async def listen() -> None:
+        """Keep every live update."""
         async for update in env.gateway.live():
             updates.append(update)
 
@@ -186,3 +191,25 @@ async def test_a_manager_closes_incidents_of_their_own_zone(env: ApiEnv) -> None
     assert (
         await _post(env, "/incidents", body={"title": "x", "zone_id": "Bad Zone"})
     ).status_code == 422
+
+
+async def test_the_stream_carries_alarms_to_the_desk_and_not_to_the_admin(
+    env: ApiEnv, live_server: LiveServer
+) -> None:
+    async with (
+        open_stream(live_server, token=env.tokens["operator"], in_query=False) as (_, desk),
+        open_stream(live_server, token=env.tokens["admin"], in_query=False) as (_, admin),
+    ):
+        await desk.until("ready")
+        await admin.until("ready")
+        await env.gateway.record(
+            NewRecord(RecordKind.READER_TAMPER, utcnow(), reader_id="r-srv-in")
+        )
+        seen = await desk.until("alarm")
+        assert seen[-1].data["type"] == "reader.tamper" and seen[-1].data["state"] == "raised"
+        # the door's next change comes after the alarm: the admin gets it, and no alarm before
+        env.sim.door_action("d-srv", "force")
+        await desk.until("door")
+        before = await admin.until("door")
+        assert "alarm" not in [e.name for e in before]
+        assert "record" not in [e.name for e in before]

@@ -149,7 +149,9 @@ async def test_inclusion_proof_verifies_against_the_signed_root(audit_env: Audit
         assert resp.status_code == 422, (bad, resp.text)
 
 
-async def test_consistency_proof_links_an_old_checkpoint_to_the_new_one(audit_env: AuditEnv) -> None:
+async def test_consistency_proof_links_an_old_checkpoint_to_the_new_one(
+    audit_env: AuditEnv,
+) -> None:
     """A client that kept the checkpoint at 100 checks the newest against it."""
     body = await _checkpoint(audit_env)
     resp = await audit_env.client.get(
@@ -277,7 +279,15 @@ async def test_analysis_reports_are_served(audit_env: AuditEnv) -> None:
     clock = lambda: datetime(2026, 11, 3, 3, 0, tzinfo=UTC)  # noqa: E731  (a fixed clock)
     schedule = AuditSchedule(
         audit_env.site.model_copy(
-            update={"audit": audit_env.site.audit.model_copy(update={"analysis": audit_env.site.audit.analysis.model_copy(update={"periods": ["daily"]})})}
+            update={
+                "audit": audit_env.site.audit.model_copy(
+                    update={
+                        "analysis": audit_env.site.audit.analysis.model_copy(
+                            update={"periods": ["daily"]}
+                        )
+                    }
+                )
+            }
         ),
         audit_env.engine,
         audit_env.gateway.record,
@@ -290,7 +300,9 @@ async def test_analysis_reports_are_served(audit_env: AuditEnv) -> None:
     )
     assert resp.status_code == 200, resp.text
     assert [r["seq"] for r in resp.json()["items"]] == [seq]
-    resp = await audit_env.client.get(f"/api/v1/audit/analysis/{seq}", headers=audit_env.auth("chief"))
+    resp = await audit_env.client.get(
+        f"/api/v1/audit/analysis/{seq}", headers=audit_env.auth("chief")
+    )
     report = resp.json()
     assert report["period"] == "daily" and report["start"] == "2026-11-01T15:00:00.000000Z"
     # 2026-11-02 in Tokyo: records 0..299 are 09:00-13:59 local on a Monday: in hours

@@ -95,6 +95,25 @@ def test_the_permission_table_matches_the_brief() -> None:
         Permission.AUTH_SESSION: set(Role),
         Permission.AUDIT_READ: {chief, auditor},  # 4-8-12(1), issue 4
         Permission.AUDIT_EXPORT: {chief, auditor},  # 4-8-6(5), issue 4
+        # issue 3: the server-room rules
+        Permission.ZONES_OCCUPANCY: {chief, manager, operator, auditor},
+        Permission.ZONES_LOCKDOWN: {chief, manager, operator},  # 4-8-11(2)
+        Permission.DOORS_MODE: {chief, manager, operator},
+        Permission.ZONES_PASSBACK_FORGIVE: {manager, operator},
+        Permission.AUTHORIZATIONS_RECERTIFY: {manager},  # 4-8-7(3), 4-8-6(6)
+        Permission.RECERTIFICATIONS_READ: {chief, manager, auditor},
+        Permission.WORK_ORDERS_READ: {chief, manager, operator, auditor},
+        Permission.WORK_ORDERS_REQUEST: {manager, operator},
+        Permission.WORK_ORDERS_DECIDE: {manager},  # 4-8-6(6)
+        Permission.WORK_ORDERS_CANCEL: {manager, operator},
+        Permission.TRAINING_WRITE: {chief, manager},  # 4-8-3
+        Permission.ALARMS_READ: {chief, manager, operator, auditor},  # issue 6
+        Permission.ALARMS_ACK: {chief, manager, operator},  # the desk, 4-8-2
+        Permission.INCIDENTS_READ: {chief, manager, operator, auditor},  # 4-8-11
+        Permission.INCIDENTS_WRITE: {chief, manager, operator},  # 4-8-11(1)-(4)
+        Permission.INCIDENTS_CLOSE: {chief, manager},  # 4-8-11(5)
+        Permission.CAMERAS_READ: {chief, manager, operator, auditor},  # issue 7
+        Permission.CAMERAS_VIEW: {chief, manager, operator, auditor},  # 4-8-6(10), views recorded
     }
     assert {p: set(r) for p, r in PERMISSIONS.items()} == expected
 

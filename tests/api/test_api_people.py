@@ -38,8 +38,14 @@ def _all_text(records: list[Record]) -> str:
 
 async def test_create_and_read_a_person_writes_an_operator_record(env: ApiEnv) -> None:
     before = env.last_seq()
-    person = await _create_person(env, kind="contractor", organisation="Acme Maintenance")
+    person = await _create_person(
+        env,
+        kind="contractor",
+        organisation="Acme Maintenance",
+        contract_end="2099-03-31T00:00:00Z",  # required for contractors (4-8-9)
+    )
     assert person["kind"] == "contractor"
+    assert person["contract_end"] == "2099-03-31T00:00:00Z"
     assert person["enabled"] is True
     [rec] = _operator_records(env, before)
     assert rec.actor == "operator"

@@ -70,6 +70,7 @@ async def tuned(tmp_path: Path) -> AsyncIterator[Harness]:
     """The demo site with a fast water-leak escalation and short legal reporting periods."""
 
     def patch(raw: dict[str, Any]) -> None:
+        """Short escalation and legal periods."""
         raw["alarms"] = {"types": {"env.water_leak": {"escalation_s": 1.0}}}
         raw["incidents"] = {
             "legal_steps": [
@@ -201,6 +202,7 @@ async def test_temperature_crossing_its_limit_with_hysteresis_does_not_flap(
     start = site.last_seq
 
     async def set_temperature(value: float) -> None:
+        """Set the sim sensor and wait until the gateway read it."""
         await site.sim.sensor("sr-temp", value)
         await site.wait_until(
             lambda: abs((stack.environment.sensor("sr-temp").value or 0) - value) < 1e-6,

@@ -1,0 +1,1 @@
+"""Tests of the MQTT bus (issue 6, part B) against real Mosquitto brokers."""

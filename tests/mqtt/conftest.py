@@ -31,6 +31,7 @@ def own_broker(tmp_path: Path) -> Iterator[BrokerFactory]:
         extra_acl: Iterable[str] = (),
         anonymous: bool = False,
     ) -> Mosquitto:
+        """Start one broker (see the fixture's docstring)."""
         root = tmp_path / f"broker{len(started)}"
         root.mkdir()
         port = free_port()

@@ -16,9 +16,10 @@ from sqlalchemy import Engine
 
 from devices.mqtt.from_site import build_link
 from devices.mqtt.paho_link import PahoLink
+from gateway.alarms.stack import AlarmStack
 from gateway.config.site import SiteConfig
 from gateway.core_events import RecordWritten
-from gateway.mqtt.service import AlarmService, MqttService
+from gateway.mqtt.service import MqttService
 from gateway.records import NewRecord
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
@@ -98,6 +99,7 @@ class Rig:
     link: PahoLink
     engine: Engine
     config: SiteConfig
+    stack: AlarmStack | None = None
     written: list[tuple[int, NewRecord]] = field(default_factory=list)
 
     def records(self, pred: Callable[[NewRecord], bool]) -> list[NewRecord]:
@@ -106,31 +108,35 @@ class Rig:
 
 
 async def start_rig(
-    base: Path,
-    raw: dict[str, Any],
-    *,
-    alarms: AlarmService | None = None,
-    engine: Engine | None = None,
+    base: Path, raw: dict[str, Any], *, engine: Engine | None = None, alarm_stack: bool = False
 ) -> Rig:
-    """Start the service (first, as the composition root does), then the gateway."""
-    base.mkdir(parents=True, exist_ok=True)
+    """Start the service (first, as the composition root does), then the gateway.
+
+    ``base`` is the site file's folder (it must exist): the password file is looked up there.
+    """
     config = SiteConfig.model_validate(raw)
     assert config.mqtt is not None
     if engine is None:
         engine = make_engine(sqlite_path=base / "sekisho.db")
         upgrade(engine)
     gateway = Gateway(config, engine)
+    stack = AlarmStack.attach(gateway, engine) if alarm_stack else None
     link = build_link(config.mqtt, config.site.id, base)
+    alarms = stack.alarms if stack is not None else None
     service = MqttService(gateway, engine, link, alarms=alarms, zones=gateway)
-    rig = Rig(gateway, service, link, engine, config)
+    rig = Rig(gateway, service, link, engine, config, stack)
     gateway.bus.subscribe(RecordWritten, lambda e: rig.written.append((e.seq, e.record)))
     await service.start()
+    if stack is not None:
+        await stack.start()
     await gateway.start()
     return rig
 
 
 async def stop_rig(rig: Rig, *, dispose: bool = True) -> None:
-    """Stop the gateway, then the service (as the composition root does)."""
+    """Stop the alarms, the gateway, then the service (as the composition root does)."""
+    if rig.stack is not None:
+        await rig.stack.stop()
     await rig.gateway.stop()
     await rig.service.stop()
     if dispose:

@@ -35,13 +35,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[Rig, Observer]]:
     finally:
         await stop_rig(r)
         observer.stop()
-        retained = {m.topic for m in observer.messages if m.retain} | {
-            m.topic for m in observer.messages if "/config" in m.topic or "/state" in m.topic
-        }
-        clear_retained(PORT, retained | {f"{prefix}/status"})
+        clear_retained(PORT, f"test/{sid}/#")
 
 
 def _json(payload: bytes) -> dict[str, object]:
+    """A JSON object payload."""
     data = json.loads(payload)
     assert isinstance(data, dict)
     return data
@@ -51,7 +49,8 @@ async def test_status_is_online_then_offline_at_stop(tmp_path: Path) -> None:
     """Gateway status: retained ``online`` once connected, ``offline`` after a clean stop."""
     sid = new_site_id()
     prefix = f"test/{sid}/sekisho"
-    r = await start_rig(tmp_path, site_dict(sid, {"port": PORT, "prefix": prefix}))
+    mqtt = {"port": PORT, "prefix": prefix, "discovery": {"prefix": f"test/{sid}/ha"}}
+    r = await start_rig(tmp_path, site_dict(sid, mqtt))
     try:
         await wait_until(lambda: r.service.status().connected, what="connected")
         late = Observer(PORT).start(f"{prefix}/status")  # joins later: sees the retained one
@@ -62,7 +61,7 @@ async def test_status_is_online_then_offline_at_stop(tmp_path: Path) -> None:
         await stop_rig(r)
     await wait_until(lambda: late.on(f"{prefix}/status")[-1].payload == b"offline", what="offline")
     late.stop()
-    clear_retained(PORT, [f"{prefix}/status"])
+    clear_retained(PORT, f"test/{sid}/#")
 
 
 async def test_door_zone_and_reader_state_are_retained_json(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -79,7 +79,7 @@ def test_views_and_refusals(module: SimIOModule) -> None:
         ("temp", "warm", "give a number"),
         ("temp", 4000, "does not fit"),
         ("temp", float("nan"), "not a finite number"),
-        ("loop", 70000, "0..65535"),
+        ("loop", 70000, r"0\.\.65535"),
         ("loop", True, "give normal"),
         ("fog", 1, "no sensor 'fog'"),
     ]:
@@ -89,7 +89,7 @@ def test_views_and_refusals(module: SimIOModule) -> None:
     assert module.register(1) == 77
     with pytest.raises(SimModuleError, match="out of range"):
         module.set_register(2, 1)
-    with pytest.raises(SimModuleError, match="0..65535"):
+    with pytest.raises(SimModuleError, match=r"0\.\.65535"):
         module.set_register(0, -1)
 
 
@@ -146,6 +146,7 @@ async def test_control_surface_and_cli_set_sensors(site: SimSite, tmp_path: Path
     runner = CliRunner()
 
     def cli(*args: str) -> tuple[int, str]:
+        """Run one sim CLI command against this site; (exit code, output)."""
         result = runner.invoke(app, [*args, "--data-dir", str(tmp_path)])
         return result.exit_code, result.output
 

@@ -72,6 +72,8 @@ def test_sources_name_the_thing_or_fall_back_to_site() -> None:
     assert source_of(Source.INCIDENT_STEP, rec) == "incident:i1/final"
     assert source_of(Source.DOOR, NewRecord(K.DOOR_FORCED, utcnow(), door_id="d")) == "door:d"
     assert source_of(Source.MEDIA, NewRecord(K.MEDIA_OVERDUE, utcnow())) == "site"
+    tape = NewRecord(K.MEDIA_OVERDUE, utcnow(), detail={"item_id": "tape-7"})
+    assert source_of(Source.MEDIA, tape) == "media:tape-7"
     assert source_of(Source.INCIDENT_STEP, NewRecord(K.INCIDENT_STEP_OVERDUE, utcnow())) == "site"
 
 
@@ -85,6 +87,7 @@ def test_a_trigger_narrowed_by_detail_matches_only_those_values() -> None:
 
 
 def _site(**sections: object) -> str:
+    """The test site file with some sections set, as YAML."""
     return yaml.safe_dump({**SITE, **sections}, allow_unicode=True)
 
 

@@ -102,6 +102,8 @@ async def test_unknown_and_closed_alarms_are_typed_errors(core: Core) -> None:
     await core.record(K.AUDIT_BULK_EXPORT_ALERT, actor="alice", detail={"rows": 50000})
     alarm_id = the_one(core, "audit.bulk_export")
     assert core.alarms.get(alarm_id).source == "account:alice"
+    await core.wait(lambda: bool(core.notes), "the chief told at once (4-8-6(5))")
+    assert (core.notes[0].role, core.notes[0].ref) == ("chief", f"alarm:{alarm_id}")
     acked = await core.alarms.acknowledge(alarm_id, "chief", None)
     assert acked.state is AlarmState.CLEARED  # an event alarm: acknowledged means handled
     with pytest.raises(AlarmRefused, match="already acknowledged"):
@@ -113,6 +115,7 @@ async def test_unknown_and_closed_alarms_are_typed_errors(core: Core) -> None:
 
 async def test_sensor_records_raise_and_clear_environment_alarms(core: Core) -> None:
     def sensor(name: str, kind: str, state: str) -> dict[str, object]:
+        """The detail of a sensor.state record."""
         return {"sensor": name, "sensor_kind": kind, "state": state, "module": "io1"}
 
     await core.record(K.SENSOR_STATE, zone_id="srv", detail=sensor("temp1", "temperature", "high"))
@@ -242,6 +245,7 @@ async def test_site_overrides_priority_instructions_and_no_escalation(engine: En
         assert alarm.instructions == {"ja": "警備室へ連絡", "en": "Call the guard room"}
 
         def row() -> AlarmRow | None:
+            """The stored row, if written yet."""
             with Session(engine) as s:
                 return s.get(AlarmRow, alarm.alarm_id)
 

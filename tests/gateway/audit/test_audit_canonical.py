@@ -146,3 +146,23 @@ def test_record_entry_holds_every_field_in_canonical_order() -> None:
     assert ts_text(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000Z"
     with pytest.raises(NotCanonicalizable):
         canonical_entry("hq", 1, "t", {**fields, "door_id": 5}, "{}")
+
+
+flat_details = st.dictionaries(
+    st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=8) | st.floats(),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(flat_details)
+def test_the_fast_path_for_flat_details_is_exactly_rfc8785(detail: dict[str, object]) -> None:
+    """Whatever path detail_text takes, its text is the general canonical form (or refused)."""
+    try:
+        expected = canonical_bytes(detail).decode()
+    except NotCanonicalizable:
+        with pytest.raises(NotCanonicalizable):
+            detail_text(detail).encode()
+        return
+    assert detail_text(detail) == expected

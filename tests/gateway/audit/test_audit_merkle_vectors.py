@@ -25,7 +25,10 @@ from gateway.audit.merkle import (
 
 LEAF_INPUTS = [
     bytes.fromhex(h)
-    for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")
+    for h in (
+        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
 ]  # fmt: skip
 ROOTS = [
     bytes.fromhex(h)

@@ -12,9 +12,18 @@ from gateway.audit.note import NoteError, Signer, Verifier, open_note, sign_note
 # golang.org/x/mod/sumdb/note note_test.go (BSD-style licence): a fixed key and its signature.
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-PETER_SIG = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
-ENOCH_SIG = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+TEXT = (
+    "If you think cryptography is the answer to your problem,\n"
+    "then you don't know what your problem is.\n"
+)
+PETER_B64 = (
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+)
+ENOCH_B64 = (
+    "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ="
+)
+PETER_SIG = f"— PeterNeumann {PETER_B64}\n"
+ENOCH_SIG = f"— EnochRoot {ENOCH_B64}\n"
 
 
 def test_signing_reproduces_go_exactly() -> None:
@@ -48,9 +57,7 @@ def test_open_verifies_known_keys_and_ignores_unknown_ones() -> None:
         TEXT + "\n",
         TEXT + "\n" + PETER_SIG[:-1],
         "\x01" + TEXT + "\n" + PETER_SIG,
-        TEXT
-        + "\n"
-        + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n",
+        TEXT + "\n" + f"— Bad Name {PETER_B64}\n",
         TEXT + "\n" + PETER_SIG + "Unexpected line.\n",
         TEXT + "\n" + PETER_SIG * 101,
     ],

@@ -28,6 +28,7 @@ from gateway.audit.tree_store import DbTree
 from gateway.audit.verify import verify_log
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.engine import make_engine
+from gateway.storage.migrate import upgrade
 from gateway.storage.models import RECORD_TABLE
 from gateway.storage.record_log import RecordLog
 from tests.conftest import PG_ADMIN_DSN
@@ -78,13 +79,24 @@ def test_purge_blanks_personal_fields_keeps_proofs_and_is_recorded(
     )
     assert result.purged == 722 and result.purge_seq == 2004
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(RECORD_TABLE).where(RECORD_TABLE.c.site_id == SITE).order_by(RECORD_TABLE.c.seq)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                select(RECORD_TABLE)
+                .where(RECORD_TABLE.c.site_id == SITE)
+                .order_by(RECORD_TABLE.c.seq)
+            )
+            .mappings()
+            .all()
+        )
         purged = [r for r in rows if r["purged_by"] is not None]
         assert len(purged) == 722
         for r in purged:
-            assert (r["person_id"], r["credential"], r["actor"], r["salt"]) == (None, None, None, None)
+            assert (r["person_id"], r["credential"], r["actor"], r["salt"]) == (
+                None,
+                None,
+                None,
+                None,
+            )
             assert r["detail"] == {} and r["purged_by"] == 2004
             assert r["door_id"] is not None  # what is no one's stays
             assert r["outcome"] is not None or r["kind"] == "door.forced"
@@ -110,16 +122,16 @@ def test_purge_blanks_personal_fields_keeps_proofs_and_is_recorded(
     assert again.purged == 0 and again.purge_seq is None  # nothing left: nothing recorded
 
 
-async def test_the_scheduled_path_purges_from_the_event_loop(engine: Engine, signer: Signer) -> None:
+async def test_the_scheduled_path_purges_from_the_event_loop(
+    engine: Engine, signer: Signer
+) -> None:
     """The async purge (the gateway's schedule) writes the record through the log and purges."""
     _chief(engine)
     started = RecordLog(engine, SITE, checkpoints=policy(signer, every=250))
     started.start()
     try:
         await append_all(started, [record(i) for i in range(50)])
-        result = await purge(
-            engine, SITE, POLICY, approver=None, now=NOW, append=started.append
-        )
+        result = await purge(engine, SITE, POLICY, approver=None, now=NOW, append=started.append)
         assert (result.purged, result.purge_seq) == (50, 51)
     finally:
         started.close()
@@ -162,11 +174,13 @@ def test_the_guard_lets_only_a_purge_shaped_change_through(engine: Engine, log: 
         f"UPDATE record SET {blank}, purged_by = {purge_seq} WHERE seq = {purge_seq + 0}",
     ]
     for statement in attempts:
+        sql = text(statement.replace("WHERE", f"WHERE site_id = '{SITE}' AND"))
         with engine.connect() as conn, pytest.raises(DBAPIError):
-            conn.execute(text(statement.replace("WHERE", f"WHERE site_id = '{SITE}' AND")))
-            conn.commit()
+            conn.execute(sql)
     with engine.connect() as conn:
-        row = conn.execute(text(f"SELECT outcome, salt FROM record WHERE site_id = '{SITE}' AND seq = 6")).one()
+        row = conn.execute(
+            text(f"SELECT outcome, salt FROM record WHERE site_id = '{SITE}' AND seq = 6")
+        ).one()
     assert row[0] == "denied" and row[1] is not None
 
 
@@ -176,8 +190,6 @@ def test_the_postgres_application_role_appends_reads_and_purges_only(
 ) -> None:
     """As the application role: records are appended and read; UPDATE, DELETE and TRUNCATE of
     the log are refused by privileges; record_purge() still purges."""
-    from gateway.storage.migrate import upgrade
-
     owner = make_engine(postgres_url)
     upgrade(owner)
     _chief(owner)

@@ -20,7 +20,9 @@ from gateway.audit.note import Signer
 from gateway.audit.tree_store import checkpoints, latest_checkpoint
 from gateway.audit.verify import VerifyReport, verify_log
 from gateway.storage.engine import make_engine
+from gateway.storage.errors import WriteFailed
 from gateway.storage.migrate import upgrade
+from gateway.storage.record_log import RecordLog
 from tests.gateway.audit.audit_support import ORIGIN, SITE, filled, raw
 
 COUNT = 700  # checkpoints at 100, 200, ... 700; tiles of 256
@@ -67,7 +69,9 @@ def test_edit_a_row(db: tuple[Path, Engine], signer: Signer) -> None:
     """A denial turned into a grant is named: its fields no longer match its commitment."""
     path, engine = db
     with raw(path) as conn:
-        conn.execute(f"UPDATE record SET outcome = 'granted' WHERE seq = 251 AND site_id = '{SITE}'")
+        conn.execute(
+            f"UPDATE record SET outcome = 'granted' WHERE seq = 251 AND site_id = '{SITE}'"
+        )
     report = _verify(engine, signer)
     assert report.first_bad is not None and report.first_bad.seq == 251
     assert "edited" in report.first_bad.what
@@ -83,7 +87,8 @@ def test_edit_a_row_and_its_commitment(db: tuple[Path, Engine], signer: Signer) 
             " direction, outcome, reason, actor, detail, salt FROM record WHERE seq = 251"
         ).fetchone()
         names = ("seq", "ts", "kind", "door_id", "zone_id", "reader_id", "person_id",
-                 "person_kind", "credential", "direction", "outcome", "reason", "actor")  # fmt: skip
+                 "person_kind", "credential", "direction", "outcome", "reason",
+                 "actor")  # fmt: skip
         fields = dict(zip(names, row[:13], strict=True))
         fields["outcome"] = "granted"
         entry = canonical_entry(
@@ -131,9 +136,7 @@ def test_truncate_the_tail(db: tuple[Path, Engine], signer: Signer) -> None:
     assert "truncated" in report.first_bad.what
 
 
-def test_truncate_the_tail_and_its_checkpoints(
-    db: tuple[Path, Engine], signer: Signer
-) -> None:
+def test_truncate_the_tail_and_its_checkpoints(db: tuple[Path, Engine], signer: Signer) -> None:
     """Deleting the checkpoints too hides it from the database alone, not from a client that
     kept the checkpoint of 700 records."""
     path, engine = db
@@ -197,7 +200,9 @@ def test_forged_checkpoint_and_tile(db: tuple[Path, Engine], signer: Signer) -> 
     path, engine = db
     third = _checkpoint_sizes(engine)[2]
     with raw(path) as conn:
-        note = conn.execute("SELECT note FROM audit_checkpoint WHERE size = ?", (third,)).fetchone()[0]
+        note = conn.execute(
+            "SELECT note FROM audit_checkpoint WHERE size = ?", (third,)
+        ).fetchone()[0]
         forged = note.replace(f"\n{third}\n", f"\n{third - 1}\n")
         conn.execute("UPDATE audit_checkpoint SET note = ? WHERE size = ?", (forged, third))
         conn.execute("UPDATE audit_node SET hash = zeroblob(32) WHERE level = 8 AND idx = 1")
@@ -212,9 +217,6 @@ def test_upgrade_of_a_damaged_tree_is_refused_by_the_writer(
     db: tuple[Path, Engine], signer: Signer
 ) -> None:
     """A writer will not append to a log whose stored tree lost a commitment."""
-    from gateway.storage.errors import WriteFailed
-    from gateway.storage.record_log import RecordLog
-
     path, engine = db
     with raw(path) as conn:
         conn.execute("UPDATE record SET commitment = NULL WHERE seq = 700")

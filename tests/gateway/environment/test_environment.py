@@ -91,6 +91,7 @@ def test_registers_are_signed_scaled_and_range_checked() -> None:
 
 
 def _parse(sensors: list[dict[str, Any]]) -> None:
+    """Parse the test site with these sensors."""
     parse_site(yaml.safe_dump({**SITE, "sensors": sensors}), Path("site.yaml"))
 
 
@@ -201,7 +202,7 @@ async def test_readings_become_states_records_and_alarms(
 
 
 async def test_junk_never_raises_out_of_the_tap(env: tuple[Core, EnvironmentService]) -> None:
-    core, service = env
+    _, service = env
     service.on_device_event(RegisterChanged("io1", 0, -5, 0))  # not a 16-bit word: masked
     service.on_device_event(RegisterChanged("io1", 0, 10**9, 0))
     service.on_device_event(ModuleLink("io1", online=True))

@@ -33,10 +33,9 @@ branch_labels = None
 depends_on = None
 
 APPEND_ONLY = "record is append-only"
-PURGE_KIND = "audit.purge"
 
 # The one UPDATE the guard lets through: a purge-shaped change, once, naming a purge record.
-_PURGE_SHAPED = f"""
+_PURGE_SHAPED = """
     OLD.salt IS NOT NULL AND NEW.salt IS NULL
     AND OLD.purged_by IS NULL AND NEW.purged_by IS NOT NULL AND NEW.purged_by > OLD.seq
     AND NEW.site_id = OLD.site_id AND NEW.seq = OLD.seq AND NEW.ts = OLD.ts
@@ -49,14 +48,16 @@ _PURGE_SHAPED = f"""
     AND NEW.outcome IS NOT DISTINCT FROM OLD.outcome
     AND NEW.reason IS NOT DISTINCT FROM OLD.reason
     AND NEW.person_id IS NULL AND NEW.credential IS NULL AND NEW.actor IS NULL
-    AND {{detail_empty}}
+    AND DETAIL_EMPTY
     AND EXISTS (SELECT 1 FROM record p WHERE p.site_id = NEW.site_id
-                AND p.seq = NEW.purged_by AND p.kind = '{PURGE_KIND}')
+                AND p.seq = NEW.purged_by AND p.kind = 'audit.purge')
 """
 
 _SQLITE_GUARD = (
     "CREATE TRIGGER record_no_update BEFORE UPDATE ON record WHEN NOT ("
-    + _PURGE_SHAPED.format(detail_empty="NEW.detail = '{}'").replace("IS NOT DISTINCT FROM", "IS")
+    + _PURGE_SHAPED.replace("DETAIL_EMPTY", "NEW.detail = '{}'").replace(
+        "IS NOT DISTINCT FROM", "IS"
+    )
     + f") BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END",
     f"CREATE TRIGGER record_no_delete BEFORE DELETE ON record "
     f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END",
@@ -70,10 +71,33 @@ _SQLITE_GUARD = (
     f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END",
 )
 
+# The purge path for an application role without UPDATE on record: runs as the owner, and
+# the guard still checks every row it touches.
+_RECORD_PURGE = """
+CREATE FUNCTION record_purge(p_site varchar, p_purge_seq integer, p_seqs integer[])
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    purged integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM record WHERE site_id = p_site AND seq = p_purge_seq
+                   AND kind = 'audit.purge') THEN
+        RAISE EXCEPTION 'record % of site % is not a purge record', p_purge_seq, p_site
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE record SET person_id = NULL, credential = NULL, actor = NULL,
+                      detail = '{}'::json, salt = NULL, purged_by = p_purge_seq
+     WHERE site_id = p_site AND seq = ANY(p_seqs) AND salt IS NOT NULL AND seq < p_purge_seq;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    RETURN purged;
+END
+$$"""
+
+_PG_PURGE_SHAPED = _PURGE_SHAPED.replace("DETAIL_EMPTY", "NEW.detail::text = '{}'")
+
 _POSTGRES_GUARD = (
     f"""CREATE FUNCTION record_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND ({_PURGE_SHAPED.format(detail_empty="NEW.detail::text = '{}'")}) THEN
+    IF TG_OP = 'UPDATE' AND ({_PG_PURGE_SHAPED}) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION '{APPEND_ONLY}' USING ERRCODE = 'insufficient_privilege';
@@ -89,25 +113,7 @@ $$""",
     "FOR EACH ROW EXECUTE FUNCTION record_append_only()",
     "CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON audit_checkpoint "
     "FOR EACH STATEMENT EXECUTE FUNCTION record_append_only()",
-    # The purge path for an application role without UPDATE on record: runs as the owner, and
-    # the guard above still checks every row it touches.
-    f"""CREATE FUNCTION record_purge(p_site varchar, p_purge_seq integer, p_seqs integer[])
-RETURNS integer LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-    purged integer;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM record WHERE site_id = p_site AND seq = p_purge_seq
-                   AND kind = '{PURGE_KIND}') THEN
-        RAISE EXCEPTION 'record % of site % is not a purge record', p_purge_seq, p_site
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    UPDATE record SET person_id = NULL, credential = NULL, actor = NULL,
-                      detail = '{{}}'::json, salt = NULL, purged_by = p_purge_seq
-     WHERE site_id = p_site AND seq = ANY(p_seqs) AND salt IS NOT NULL AND seq < p_purge_seq;
-    GET DIAGNOSTICS purged = ROW_COUNT;
-    RETURN purged;
-END
-$$""",
+    _RECORD_PURGE,
     "REVOKE ALL ON FUNCTION record_purge(varchar, integer, integer[]) FROM PUBLIC",
 )
 
@@ -180,11 +186,13 @@ def _backfill() -> None:
                         "it cannot be hashed into a tree; restore it from a backup first"
                     )
                 last = seq
-                updates.append(_committed(site_id, row))
-                frontier.append(leaf_hash(updates[-1]["c"]))
+                salt, digest = _committed(site_id, row)
+                updates.append({"salt": salt, "c": digest, "site": site_id, "seq": seq})
+                frontier.append(leaf_hash(digest))
             conn.execute(
                 sa.text(
-                    "UPDATE record SET salt = :salt, commitment = :c WHERE site_id = :site AND seq = :seq"
+                    "UPDATE record SET salt = :salt, commitment = :c"
+                    " WHERE site_id = :site AND seq = :seq"
                 ),
                 updates,
             )
@@ -197,8 +205,8 @@ def _backfill() -> None:
             )
 
 
-def _committed(site_id: str, row: Any) -> dict[str, object]:
-    """Update parameters giving one stored record its salt and commitment."""
+def _committed(site_id: str, row: Any) -> tuple[bytes, bytes]:
+    """A new salt for one stored record, and its commitment."""
     fields = dict(row)
     detail = fields["detail"]
     if isinstance(detail, str):
@@ -207,7 +215,7 @@ def _committed(site_id: str, row: Any) -> dict[str, object]:
         site_id, int(row["seq"]), stored_ts_text(row["ts"]), fields, detail_text(detail)
     )
     salt = new_salt()
-    return {"salt": salt, "c": commitment(salt, entry), "site": site_id, "seq": int(row["seq"])}
+    return salt, commitment(salt, entry)
 
 
 def downgrade() -> None:

@@ -1,0 +1,1 @@
+"""Cameras in the core: evidence for records, tailgating, intrusion, coverage of outsiders."""

@@ -1,0 +1,310 @@
+"""The MQTT rules on their own: site-file section, topics, redaction, command checks, roles."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.roles import PERMISSIONS, Permission, Role
+from gateway.config.load import ConfigError, parse_site
+from gateway.mqtt import payloads
+from gateway.mqtt.commands import CommandGate, CommandRefused, Refusal
+from gateway.mqtt.config import MqttCommands
+from gateway.mqtt.config import Role as SiteRole
+from gateway.mqtt.discovery import announcements
+from gateway.mqtt.link import Incoming
+from gateway.mqtt.permissions import API_PERMISSION, COMMAND_ROLES, ROLES, Command
+from gateway.mqtt.topics import Topics
+from gateway.records import NewRecord, RecordKind
+from tests.mqtt.rig import site_dict
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+T = Topics("sekisho/hq")
+
+
+def _yaml(mqtt: dict[str, Any], **extra: Any) -> str:
+    """A site file text with this mqtt: section."""
+    return json.dumps(site_dict("hq", mqtt, **extra))  # JSON is YAML
+
+
+def _problems(mqtt: dict[str, Any], **extra: Any) -> str:
+    """The loader's complaints about it."""
+    with pytest.raises(ConfigError) as err:
+        parse_site(_yaml(mqtt, **extra), Path("site.yaml"))
+    return "; ".join(err.value.problems)
+
+
+# --- the site file ------------------------------------------------------------------------
+
+
+def test_an_mqtt_section_with_defaults() -> None:
+    """Defaults: localhost:1883, prefix sekisho/<site>, client id sekisho-<site>, discovery on."""
+    site = parse_site(_yaml({}), Path("site.yaml"))
+    assert site.mqtt is not None
+    assert site.mqtt.topic_prefix("hq") == "sekisho/hq"
+    assert site.mqtt.client_id_for("hq") == "sekisho-hq"
+    assert site.mqtt.discovery.enabled and site.mqtt.tls is None
+    assert parse_site(json.dumps(site_dict("hq", None)), Path("s.yaml")).mqtt is None
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "extra", "says"),
+    [
+        ({"prefix": "a/#"}, {}, "mqtt.prefix"),
+        ({"prefix": "/lead"}, {}, "not a topic"),
+        ({"commands": {"users": {"alice": "operator"}}}, {}, "authenticated connection"),
+        (
+            {"username": "gw", "commands": {"users": {"gw": "operator"}}},
+            {},
+            "gateway's own user",
+        ),
+        ({"username": "gw", "commands": {"users": {"al/ice": "operator"}}}, {}, "al/ice"),
+        ({"username": "gw", "commands": {"users": {"alice": "root"}}}, {}, "users.alice"),
+        ({"tls": {"cert_file": "c.pem"}}, {}, "cert_file and key_file go together"),
+        ({"tls": {"insecure": True}}, {}, "mqtt.tls.insecure"),
+        ({"password_file": "pw"}, {}, "password_file needs a username"),
+        (
+            {"sensors": [{"id": "x", "kind": "water_leak", "topic": "z/x", "zone": "nowhere"}]},
+            {},
+            "mqtt.sensors[0].zone",
+        ),
+        (
+            {"sensors": [{"id": "x", "kind": "ups_on_battery", "topic": "z/x"}]},
+            {},
+            "needs key",
+        ),
+        (
+            {"sensors": [{"id": "x", "kind": "water_leak", "topic": "sekisho/hq/cmd/x"}]},
+            {},
+            "under Sekisho's own prefix",
+        ),
+        (
+            {"sensors": [{"id": "s1", "kind": "water_leak", "topic": "z/s1"}]},
+            {"sensors": [{"id": "s1", "kind": "smoke", "module": "io1", "input": 5}]},
+            "appears twice",
+        ),
+    ],
+)
+def test_bad_sections_are_refused_with_their_path(
+    mqtt: dict[str, Any], extra: dict[str, Any], says: str
+) -> None:
+    """Every mistake names where it is."""
+    assert says in _problems(mqtt, **extra)
+
+
+def test_site_roles_are_the_api_roles() -> None:
+    """Role names in the site file and the command table are exactly the API's."""
+    assert set(get_args(SiteRole)) == set(ROLES) == {r.value for r in Role}
+
+
+@pytest.mark.parametrize("command", list(Command))
+def test_command_rights_match_the_api(command: Command) -> None:
+    """Whoever may do it over MQTT may do it in the API, and nobody else (same table)."""
+    permission = Permission(API_PERMISSION[command])
+    assert COMMAND_ROLES[command] == {r.value for r in PERMISSIONS[permission]}
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def test_command_topics_parse_exactly() -> None:
+    """<prefix>/cmd/<user>/<door|zone|alarm>/<id>, nothing more, nothing less."""
+    got = T.parse_command("sekisho/hq/cmd/alice/door/sr-door")
+    assert got is not None and (got.user, got.target_kind, got.target_id) == (
+        "alice",
+        "door",
+        "sr-door",
+    )
+    for bad in (
+        "sekisho/hq/cmd/alice/door",
+        "sekisho/hq/cmd/alice/door/x/y",
+        "sekisho/hq/cmd/alice/gate/x",
+        "sekisho/hq/cmd//door/x",
+        "sekisho/hqx/cmd/alice/door/x",
+        "other/cmd/alice/door/x",
+    ):
+        assert T.parse_command(bad) is None, bad
+    assert T.command_user("sekisho/hq/cmd/bob/whatever") == "bob"
+
+
+# --- payloads -----------------------------------------------------------------------------------
+
+CARD_FORMATS = st.sampled_from(["H10301", "C1000", "H10304", "EM4100", "h10301"])
+CARD_KEYS = st.builds(
+    lambda f, a, b: f"{f}:{a}:{b}", CARD_FORMATS, st.integers(0, 65535), st.integers(0, 10**9)
+)
+TEXT = st.text(max_size=20) | CARD_KEYS.map(lambda k: f"card {k} seen")
+DETAIL = st.recursive(
+    TEXT | st.integers() | st.booleans() | st.none(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["pin", "PIN", "note", "card_key", "x", "pass"]), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(DETAIL, CARD_KEYS)
+@settings(max_examples=200, deadline=None)
+def test_no_card_key_or_pin_survives_redaction(detail: Any, key: str) -> None:
+    """Whatever a record's detail holds, its event carries no whole card key, no PIN field."""
+    rec = NewRecord(
+        RecordKind.ACCESS,
+        NOW,
+        credential="H10301:…456",
+        detail={"d": detail, "pin": "1234", "note": key},
+    )
+    body = payloads.record_event("hq", 7, rec).decode()
+    data = json.loads(body)
+    assert "credential" not in data
+    assert not payloads._CARD_KEY.search(body)
+
+    def keys(v: Any) -> set[str]:
+        """Every key at any depth, lower case."""
+        if isinstance(v, dict):
+            return {k.lower() for k in v} | {x for val in v.values() for x in keys(val)}
+        if isinstance(v, list):
+            return {x for val in v for x in keys(val)}
+        return set()
+
+    assert not {"pin", "card_key", "pass"} & keys(data["detail"])
+
+
+def test_which_records_go_out() -> None:
+    """Access, door, reader, module, sensor, zone, system and MQTT records go out; operator,
+    login, audit, incident and alarm records (alarms have their own topic) and duress don't."""
+    for kind in ("access.decision", "door.forced", "sensor.state", "system", "zone.lockdown"):
+        assert payloads.publishes(kind), kind
+    for kind in (
+        "operator.login_failed",
+        "operator.action",
+        "audit.export",
+        "incident.note",
+        "alarm.raised",
+        "access.duress",
+    ):
+        assert not payloads.publishes(kind), kind
+
+
+def test_discovery_covers_every_door_reader_and_sensor() -> None:
+    """One lock and one door contact per door, tamper and link per reader, a sensor or binary
+    sensor per environment sensor (with its fault), and the active-alarm count."""
+    raw = site_dict(
+        "hq",
+        {
+            "sensors": [
+                {"id": "leak", "kind": "water_leak", "topic": "z/leak", "zone": "server-room"},
+                {"id": "t", "kind": "temperature", "topic": "z/clim"},
+            ]
+        },
+        sensors=[{"id": "smoke", "kind": "smoke", "module": "io1", "input": 7}],
+    )
+    site = parse_site(json.dumps(raw), Path("s.yaml"))
+    got = {a.topic: a.config for a in announcements(site, T, "homeassistant", version="1.0")}
+    comps = sorted(t.split("/")[1] for t in got)
+    assert comps.count("lock") == 2
+    classes = {str(c.get("device_class")) for c in got.values()}
+    assert {"door", "tamper", "connectivity", "smoke", "moisture", "temperature"} <= classes
+    temp = got["homeassistant/sensor/sekisho_hq_sensor_t/config"]
+    assert (temp["unit_of_measurement"], temp["state_class"]) == ("°C", "measurement")
+    assert temp["state_topic"] == "sekisho/hq/sensor/t/state"
+    assert all(c["availability_topic"] == "sekisho/hq/status" for c in got.values())
+    assert len({c["unique_id"] for c in got.values()}) == len(got)
+
+
+# --- command checks -------------------------------------------------------------------------
+
+GATE_CFG = MqttCommands(users={"alice": "operator", "audrey": "auditor"}, max_age_s=30)
+
+
+def _msg(
+    topic: str, body: dict[str, Any] | bytes, *, retain: bool = False, expiry: int | None = None
+) -> Incoming:
+    """A delivered command message."""
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Incoming(topic, payload, retain, expiry, 0)
+
+
+def _refusal(msg: Incoming, gate: CommandGate | None = None) -> Refusal:
+    """Why the gate refuses ``msg``."""
+    with pytest.raises(CommandRefused) as err:
+        (gate or CommandGate(GATE_CFG, T)).admit(msg, NOW)
+    return err.value.reason
+
+
+DOOR = "sekisho/hq/cmd/alice/door/sr-door"
+FRESH = NOW.isoformat()
+
+
+def test_a_fresh_command_from_a_mapped_user_is_admitted() -> None:
+    """Timestamp within max_age, or an MQTT message expiry within it: admitted."""
+    gate = CommandGate(GATE_CFG, T)
+    req = gate.admit(_msg(DOOR, {"action": "UNLOCK", "ts": FRESH, "note": "n"}), NOW)
+    assert (req.user, req.role, req.command, req.target, req.note) == (
+        "alice",
+        "operator",
+        Command.DOOR_UNLOCK,
+        "sr-door",
+        "n",
+    )
+    assert req.actor == "mqtt:alice"
+    assert (
+        gate.admit(_msg(DOOR, {"action": "unlock"}, expiry=10), NOW).command is Command.DOOR_UNLOCK
+    )
+
+
+@pytest.mark.parametrize(
+    ("msg", "reason"),
+    [
+        (_msg(DOOR, {"action": "unlock", "ts": FRESH}, retain=True), Refusal.RETAINED),
+        (_msg("sekisho/hq/cmd/alice/door", {"action": "unlock"}), Refusal.MALFORMED_TOPIC),
+        (
+            _msg("sekisho/hq/cmd/bob/door/x", {"action": "unlock", "ts": FRESH}),
+            Refusal.UNKNOWN_USER,
+        ),
+        (_msg(DOOR, b"x" * 5000), Refusal.TOO_LARGE),
+        (_msg(DOOR, b"{not json"), Refusal.MALFORMED),
+        (_msg(DOOR, {"action": "unlock", "ts": FRESH, "extra": 1}), Refusal.MALFORMED),
+        (_msg(DOOR, {"action": "unlock", "ts": "2026-11-27T09:00:00"}), Refusal.MALFORMED),
+        (_msg(DOOR, {"action": "open", "ts": FRESH}), Refusal.UNSUPPORTED),
+        (_msg(DOOR, {"action": "unlock"}), Refusal.NOT_FRESH),
+        (_msg(DOOR, {"action": "unlock"}, expiry=3600), Refusal.EXPIRY_TOO_LONG),
+        (
+            _msg(DOOR, {"action": "unlock", "ts": (NOW - timedelta(seconds=31)).isoformat()}),
+            Refusal.STALE,
+        ),
+        (
+            _msg(DOOR, {"action": "unlock", "ts": (NOW + timedelta(seconds=6)).isoformat()}),
+            Refusal.FROM_FUTURE,
+        ),
+        (
+            _msg("sekisho/hq/cmd/audrey/door/sr-door", {"action": "unlock", "ts": FRESH}),
+            Refusal.FORBIDDEN,
+        ),
+    ],
+)
+def test_refusals(msg: Incoming, reason: Refusal) -> None:
+    """Each way a command can be wrong has its own recorded reason."""
+    assert _refusal(msg) is reason
+
+
+def test_a_command_is_taken_once() -> None:
+    """The same id (or, without one, the same ts) on the same topic is refused the second
+    time, within the freshness window; other users' and later ids are not affected."""
+    gate = CommandGate(GATE_CFG, T)
+    gate.admit(_msg(DOOR, {"action": "unlock", "ts": FRESH, "id": "a"}), NOW)
+    assert (
+        _refusal(_msg(DOOR, {"action": "unlock", "ts": FRESH, "id": "a"}), gate)
+        is Refusal.DUPLICATE
+    )
+    gate.admit(_msg(DOOR, {"action": "unlock", "ts": FRESH, "id": "b"}), NOW)
+    gate.admit(_msg(DOOR, {"action": "unlock", "ts": FRESH}), NOW)
+    assert _refusal(_msg(DOOR, {"action": "unlock", "ts": FRESH}), gate) is Refusal.DUPLICATE
