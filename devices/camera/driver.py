@@ -293,7 +293,7 @@ class OpenCvCamera:
             self._failure = ""
             recheck, self._recheck = self._recheck, False
         self._ring.push(BufferedFrame(frame_ns, wall, image))
-        if frame_ns - self._analysed_ns < 1e9 / self._analysis.max_fps:
+        if frame_ns - self._analysed_ns < 0.8e9 / self._analysis.max_fps:  # 80%: jitter
             return
         self._analysed_ns = frame_ns
         if recheck:

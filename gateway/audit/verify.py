@@ -19,6 +19,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring  # C-accelerated, no ASCII escaping
 from multiprocessing import get_context
@@ -420,13 +421,19 @@ def _scan(  # noqa: PLR0917  (one helper of verify_log)
                 progress(results[-1].count)
         return results
     # spawn: never fork a process that may run the gateway's threads
-    with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
-        results = []
-        for result in pool.map(_scan_chunk_packed, tasks):
-            results.append(result)
+    results = []
+    try:
+        with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
+            for result in pool.map(_scan_chunk_packed, tasks):
+                results.append(result)
+                if progress is not None:
+                    progress(result.count)
+    except BrokenProcessPool:  # workers could not start (e.g. an unguarded __main__)
+        for task in tasks[len(results) :]:
+            results.append(_scan_chunk(*task))
             if progress is not None:
-                progress(result.count)
-        return results
+                progress(results[-1].count)
+    return results
 
 
 def _scan_chunk_packed(task: tuple[Any, ...]) -> _ChunkResult:

@@ -30,12 +30,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from gateway.cameras.config import CameraConfig, zone_of
 from gateway.cameras.coverage import CoverageBook, Visit
 from gateway.cameras.crypto import EvidenceCipher, load_or_create_key
 from gateway.cameras.evidence import EvidenceTaker
+from gateway.cameras.faults import FaultBook, faults_in_log
 from gateway.cameras.port import Camera, Still
 from gateway.cameras.retention import purge_evidence
 from gateway.cameras.store import EvidenceStore
@@ -46,7 +47,6 @@ from gateway.domain import DoorMode, PersonKind
 from gateway.events import CameraCondition, CameraCrossing, CameraEvent, CameraHealth, CameraMotion
 from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
-from gateway.storage.models import RECORD_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class CameraService:
         self._taker: EvidenceTaker | None = None
         self._store: EvidenceStore | None = None
         self._condition: dict[str, CameraCondition | None] = dict.fromkeys(self._cams)
-        self._faulted: dict[str, str | None] = dict.fromkeys(self._cams)
+        self._faults = FaultBook(self._cams)
         self._door_open: dict[str, bool] = {}
         self._door_closed_ns: dict[str, int] = {}
         self._last_intrusion_ns: dict[str, int] = {}
@@ -173,8 +173,9 @@ class CameraService:
         key = await loop.run_in_executor(self._pool, load_or_create_key, self._key_file)
         self._store = EvidenceStore(self._evidence_dir, EvidenceCipher(key), self._site_id)
         self._taker = EvidenceTaker(self._store, self._cams, self._max_offset_s)
-        faulted = await loop.run_in_executor(self._pool, self._faults_in_log)
-        self._faulted.update({c: f for c, f in faulted.items() if c in self._cams})
+        self._faults.restore(
+            await loop.run_in_executor(self._pool, faults_in_log, self._engine, self._site_id)
+        )
         self._unsubscribe = [
             self._gateway.bus.subscribe(RecordWritten, self._on_record),
             self._gateway.bus.subscribe(DoorChanged, self._on_door),
@@ -213,28 +214,6 @@ class CameraService:
         await asyncio.get_running_loop().run_in_executor(
             None, lambda: self._pool.shutdown(wait=True)
         )
-
-    def _faults_in_log(self) -> dict[str, str | None]:
-        """Per camera, the fault the log says is not cleared yet (blocking)."""
-        r = RECORD_TABLE
-        stmt = (
-            select(r.c.kind, r.c.detail)
-            .where(
-                r.c.site_id == self._site_id,
-                r.c.kind.in_((K.CAMERA_FAULT.value, K.CAMERA_FAULT_CLEARED.value)),
-            )
-            .order_by(r.c.seq.desc())
-            .limit(10_000)
-        )
-        out: dict[str, str | None] = {}
-        with self._engine.connect() as conn:
-            for kind, detail in conn.execute(stmt):
-                cam = detail.get("camera") if isinstance(detail, dict) else None
-                if not isinstance(cam, str) or cam in out:
-                    continue
-                fault = detail.get("fault")
-                out[cam] = str(fault) if kind == K.CAMERA_FAULT.value and fault else None
-        return out
 
     # --- what the core and the API ask ----------------------------------------------------------
 
@@ -381,28 +360,19 @@ class CameraService:
             return
         self._condition[cam] = event.condition
         now = self._clock()
-        healthy = event.condition is CameraCondition.OK
-        self._coverage.camera(cam, healthy, now)
-        cfg = self._cfg[cam]
-        detail: dict[str, object] = {"camera": cam, "detail": event.detail}
-        if healthy:
-            was = self._faulted.get(cam)
-            if was is None:
-                return
-            self._faulted[cam] = None
-            detail["was"] = was
-            kind = K.CAMERA_FAULT_CLEARED
-        else:
-            if self._faulted.get(cam) == event.condition.value:
-                return
-            self._faulted[cam] = event.condition.value
-            detail["fault"] = event.condition.value
+        self._coverage.camera(cam, event.condition is CameraCondition.OK, now)
+        change = self._faults.change(cam, event.condition, event.detail)
+        if change is None:
+            return
+        kind, detail = change
+        if kind is K.CAMERA_FAULT:
             uncovered = self._coverage.uncovered(self._zone[cam])
             if uncovered:
                 detail["outsiders_unwatched"] = uncovered
-            kind = K.CAMERA_FAULT
         self._gateway.recorder.submit(
-            NewRecord(kind, now, door_id=cfg.door, zone_id=self._zone[cam], detail=detail)
+            NewRecord(
+                kind, now, door_id=self._cfg[cam].door, zone_id=self._zone[cam], detail=detail
+            )
         )
 
     # --- evidence ------------------------------------------------------------------------------

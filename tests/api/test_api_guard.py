@@ -114,6 +114,19 @@ def test_the_permission_table_matches_the_brief() -> None:
         Permission.INCIDENTS_CLOSE: {chief, manager},  # 4-8-11(5)
         Permission.CAMERAS_READ: {chief, manager, operator, auditor},  # issue 7
         Permission.CAMERAS_VIEW: {chief, manager, operator, auditor},  # 4-8-6(10), views recorded
+        # issue 5: the desk runs visits and inspections, managers approve, admin nothing
+        Permission.VISITS_READ: {chief, manager, operator, auditor},
+        Permission.VISITS_REGISTER: {manager, operator},
+        Permission.VISITS_APPROVE: {manager},  # 4-8-7(1), never their own (4-8-6(6))
+        Permission.VISITS_DESK: {operator},
+        Permission.CONTRACTORS_READ: {chief, manager, operator, auditor},
+        Permission.CONTRACTORS_WRITE: {manager},  # 4-8-9
+        Permission.MEDIA_READ: {chief, manager, operator, auditor},
+        Permission.MEDIA_REGISTER: {manager, operator},
+        Permission.MEDIA_APPROVE: {manager},  # 4-8-5(4)
+        Permission.MEDIA_DESK: {operator},  # 4-8-7(1), 4-8-5(7)
+        Permission.MEDIA_INVENTORY: {manager, operator},  # 4-8-12(2)
+        Permission.MEDIA_DISPOSE: {manager, operator},  # 4-8-5(8)
     }
     assert {p: set(r) for p, r in PERMISSIONS.items()} == expected
 

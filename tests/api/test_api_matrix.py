@@ -204,6 +204,7 @@ CALLS = [
     Call("GET", "/api/v1/stats/entries-per-hour", P.EVENTS_READ),
     Call("GET", "/api/v1/stats/denials", P.EVENTS_READ),
     Call("GET", "/api/v1/stats/door-alarms", P.EVENTS_READ),
+    Call("GET", "/api/v1/stats/alarms-by-type", P.EVENTS_READ),
     Call("GET", "/api/v1/ui/config", P.AUTH_SESSION),
     # issue 7: cameras and their pictures (no camera service here: 404 past the guard)
     Call("GET", "/api/v1/cameras", P.CAMERAS_READ),

@@ -152,18 +152,37 @@ class DashSite:
 
     async def serve_with(self, **settings: Any) -> str:
         """Serve the same site with other settings (stopped with the module); its base URL."""
-        app = create_app(
-            settings=make_settings(**settings), engine=self.h.engine, core=self.h.gateway
-        )
-        served = await serve(app)
+        served = await serve(site_app(self.h, make_settings(**settings)))
         self.extra.append(served)
         return served.base_url
 
 
+def site_app(h: Harness, settings: Settings) -> FastAPI:
+    """The API with the dashboard around the whole site: alarms, incidents, custody, cameras."""
+    assert h.stack is not None
+    return create_app(
+        settings=settings,
+        engine=h.engine,
+        core=h.gateway,
+        alarms=h.stack.alarms,
+        incidents=h.stack.incidents,
+        custody=h.custody,
+        cameras=h.cameras,
+    )
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def dash(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DashSite]:
-    """The demo site on firmware-sim with real drivers, and the API with the dashboard."""
-    h = await start_harness(tmp_path_factory.mktemp("dashboard") / "site")
+async def dash(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[DashSite]:
+    """The demo site on firmware-sim with real drivers, and the API with the dashboard.
+
+    A test module that sets ``CAMERAS = True`` gets the simulated door camera too (issue 7).
+    """
+    h = await start_harness(
+        tmp_path_factory.mktemp("dashboard") / "site",
+        cameras=bool(getattr(request.module, "CAMERAS", False)),
+    )
     try:
         accounts = {}
         with Session(h.engine, expire_on_commit=False) as session:
@@ -179,7 +198,7 @@ async def dash(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DashSi
                 )
                 accounts[role] = account.id
         settings = make_settings()
-        served = await serve(create_app(settings=settings, engine=h.engine, core=h.gateway))
+        served = await serve(site_app(h, settings))
         site = DashSite(h, served, settings, accounts)
         try:
             yield site

@@ -239,12 +239,54 @@ async def test_door_alarms_by_door_list_every_door_and_doors_gone_from_the_site(
     ]
 
 
+async def test_alarms_by_type_count_raised_alarms_in_local_days(stats: StatsEnv) -> None:
+    # 4-8-7(4)(5): the chart counts alarm.raised records by their type; a repeat on an open
+    # alarm, an acknowledgement or a clearance is not a new alarm.
+    day = date(2026, 6, 10)
+
+    def raised(kind: str, n: int = 1) -> dict[str, Any]:
+        return {"detail": {"alarm_id": f"a{n}", "type": kind, "priority": 2, "count": 1}}
+
+    for kind, when, rec_kind in [
+        ("door.forced", local(day, 1), RecordKind.ALARM_RAISED),
+        ("door.forced", local(day - timedelta(days=6), 0), RecordKind.ALARM_RAISED),  # first day
+        ("env.smoke", local(day, 23, 59, 59), RecordKind.ALARM_RAISED),
+        ("env.smoke", local(day - timedelta(days=2), 12), RecordKind.ALARM_RAISED),
+        ("reader.tamper", local(day, 12), RecordKind.ALARM_RAISED),
+        ("door.forced", local(day, 2), RecordKind.ALARM_REPEATED),  # a repeat: not counted
+        ("door.forced", local(day, 3), RecordKind.ALARM_ACKNOWLEDGED),  # not counted
+        ("door.held", local(day - timedelta(days=7), 23), RecordKind.ALARM_RAISED),  # 8 days ago
+        ("door.held", local(day + timedelta(days=1), 0), RecordKind.ALARM_RAISED),  # tomorrow
+    ]:
+        await stats.record(rec_kind, when, **raised(kind))
+    body = await stats.get("alarms-by-type", day="2026-06-10")
+    assert (body["days"], body["timezone"]) == (7, "America/New_York")
+    assert body["types"] == [  # most first; ties by type
+        {"type": "door.forced", "count": 2},
+        {"type": "env.smoke", "count": 2},
+        {"type": "reader.tamper", "count": 1},
+    ]
+    assert body["total"] == 5
+    assert body["since"] == "2026-06-04T04:00:00Z"
+    assert body["until"] == "2026-06-11T04:00:00Z"
+    one = await stats.get("alarms-by-type", day="2026-06-10", days=1)
+    assert one["types"] == [  # all ties: by type
+        {"type": "door.forced", "count": 1},
+        {"type": "env.smoke", "count": 1},
+        {"type": "reader.tamper", "count": 1},
+    ]
+    assert one["total"] == 3
+    assert (await stats.get("alarms-by-type", day="2025-06-10"))["types"] == []
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [
         ("denials", {"days": 0}),
         ("denials", {"days": 32}),
         ("door-alarms", {"days": -1}),
+        ("alarms-by-type", {"days": 0}),
+        ("alarms-by-type", {"day": "3000-01-01"}),
         ("entries-per-hour", {"day": "1999-12-31"}),
         ("entries-per-hour", {"day": "3000-01-01"}),
         ("entries-per-hour", {"day": "2026-02-30"}),
@@ -262,7 +304,7 @@ async def test_bad_windows_are_refused_with_422(
 
 async def test_the_auditor_may_read_the_stats_and_the_admin_may_not(stats: StatsEnv) -> None:
     # 4-8-6(6): aggregates of records are records; the administrator has no right to them.
-    for path in ("entries-per-hour", "denials", "door-alarms"):
+    for path in ("entries-per-hour", "denials", "door-alarms", "alarms-by-type"):
         assert (await stats.get(path, who="auditor"))["total"] >= 0
         resp = await stats.client.get(f"/api/v1/stats/{path}", headers=stats.headers["admin"])
         assert resp.status_code == 403

@@ -39,7 +39,7 @@ FAST = StreamSettings(
     backoff_max_s=0.5,
 )
 QUICK = PictureSettings(frozen_after_s=1.0, blinded_after_s=1.0, clear_after_s=0.5)
-COUNTING = AnalysisSettings(door_line=0.5)
+COUNTING = AnalysisSettings(door_line=0.5, motion_quiet_s=0.5)
 
 
 class Events:

@@ -39,6 +39,8 @@ async function detailOf(response) {
  * @typedef {object} Client
  * @property {(path: string, params?: Record<string, string | number | string[] | null | undefined>) => Promise<any>} get
  * @property {(path: string, body?: unknown) => Promise<any>} post
+ * @property {(path: string, body?: unknown) => Promise<any>} put
+ * @property {(path: string) => Promise<Blob>} blob a binary answer (a camera picture)
  */
 
 /**
@@ -52,13 +54,17 @@ export function createClient(token, onUnauthorized) {
    * @param {string} method
    * @param {string} path
    * @param {unknown} [body]
+   * @param {boolean} [binary] answer a Blob instead of JSON
    * @returns {Promise<any>}
    */
-  async function call(method, path, body) {
+  async function call(method, path, body, binary = false) {
     const current = token();
     if (!current) throw new ApiError(401, "Not signed in");
     /** @type {Record<string, string>} */
-    const headers = { Authorization: `Bearer ${current}`, Accept: "application/json" };
+    const headers = {
+      Authorization: `Bearer ${current}`,
+      Accept: binary ? "image/jpeg, */*" : "application/json",
+    };
     /** @type {RequestInit} */
     const init = { method, headers, cache: "no-store" };
     if (body !== undefined) {
@@ -71,7 +77,7 @@ export function createClient(token, onUnauthorized) {
       throw new ApiError(401, await detailOf(response));
     }
     if (!response.ok) throw new ApiError(response.status, await detailOf(response));
-    return response.json();
+    return binary ? response.blob() : response.json();
   }
 
   return {
@@ -86,6 +92,12 @@ export function createClient(token, onUnauthorized) {
     },
     post(path, body) {
       return call("POST", path, body);
+    },
+    put(path, body) {
+      return call("PUT", path, body);
+    },
+    blob(path) {
+      return call("GET", path, undefined, true);
     },
   };
 }

@@ -86,3 +86,31 @@ export function uid(prefix) {
   counter += 1;
   return `${prefix}-${counter}`;
 }
+
+/**
+ * Redraw part of a panel without losing the keyboard focus: focus goes back to the element
+ * with the same data-action inside the item with the same data-key (or to `fallback` when
+ * the item is gone).
+ * @param {HTMLElement} container
+ * @param {() => void} redraw
+ * @param {HTMLElement | null} [fallback]
+ */
+export function redrawKeepingFocus(container, redraw, fallback = null) {
+  const active = document.activeElement;
+  /** @type {string | null} */
+  let key = null;
+  /** @type {string | null} */
+  let action = null;
+  if (active instanceof HTMLElement && container.contains(active)) {
+    key = active.closest("[data-key]")?.getAttribute("data-key") ?? null;
+    action = active.dataset.action ?? null;
+  }
+  redraw();
+  if (key === null) return;
+  const scope = container.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  const target =
+    (action && scope?.querySelector(`[data-action="${CSS.escape(action)}"]`)) ||
+    scope?.querySelector("button:not([disabled])");
+  if (target instanceof HTMLElement) target.focus();
+  else fallback?.focus();
+}

@@ -60,6 +60,15 @@ export function t(key, vars = {}) {
 }
 
 /**
+ * Whether a message key exists.
+ * @param {string} key
+ * @returns {boolean}
+ */
+export function has(key) {
+  return Object.hasOwn(MESSAGES.en, key);
+}
+
+/**
  * Translate a key that may not exist (e.g. a reason the server added later): the raw value then.
  * @param {string} prefix
  * @param {string | null | undefined} value

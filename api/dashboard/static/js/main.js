@@ -14,9 +14,11 @@ import { icon } from "./icons.js";
 import { watchIdle } from "./idle.js";
 import { panelsFor } from "./panels.js";
 import "./panels/index.js";
+import { createPeople } from "./people.js";
 import { clearToken, keepFresh, loadToken, saveToken, signIn } from "./session.js";
 import { isMuted, primeAudio, setMuted } from "./sound.js";
 import { openStream } from "./stream.js";
+import { createSitePlan } from "./site.js";
 import { setSiteTimeZone } from "./time.js";
 
 /**
@@ -173,11 +175,15 @@ async function beginSession(token) {
   const hub = createHub();
   /** @param {string} permission */
   const can = (permission) => me.permissions.includes(permission);
+  /** @type {import("./panels.js").PanelContext} */
   const ctx = {
     api,
     hub,
     can,
     config,
+    me,
+    people: createPeople(api, can),
+    site: createSitePlan(api),
     status: (/** @type {string} */ text) => say(ui.statusLive, text),
   };
   /** @type {string[]} */

@@ -9,10 +9,14 @@
  * What a panel gets when it is mounted.
  * @typedef {object} PanelContext
  * @property {import("./api.js").Client} api calls /api/v1 as the signed-in account
- * @property {import("./hub.js").Hub} hub live updates: "door", "reader", "record", "ready"
+ * @property {import("./hub.js").Hub} hub live updates: "door", "reader", "record", "ready",
+ *   the panels' own topics ("alarm", "occupancy"), and "incidents" (the incidents panel's list)
  * @property {(permission: string) => boolean} can whether the account holds a permission
  * @property {(text: string) => void} status say something politely (status live region)
  * @property {import("./main.js").UiConfig} config the page settings from /ui/config
+ * @property {import("./main.js").Me} me the signed-in account
+ * @property {import("./people.js").People} people names of people, fetched once
+ * @property {() => Promise<import("./site.js").SitePlan>} site zones and doors, fetched once
  */
 
 /**

@@ -1,15 +1,20 @@
 /**
  * The door board: every door's live state, grouped by zone like rooms on a plan, with its
  * readers' status, and a momentary unlock for the roles that hold doors:unlock (4-8-7(4)).
- * States are told by colour, icon AND text, never by colour alone.
+ * States are told by colour, icon AND text, never by colour alone. Zone lockdown and its
+ * release (4-8-11(2) containment) are zone actions with a confirmation that requires a reason;
+ * a locked-down door is drawn distinctly. A door's mode is changed from its tile's menu, again
+ * confirmed with a reason. The server records who and why before anything takes effect.
  * @module panels/doors
  */
 
 import { ALARM_STATES } from "../alarms.js";
 import { ApiError } from "../api.js";
-import { h, uid } from "../dom.js";
+import { formDialog } from "../dialog.js";
+import { h, redrawKeepingFocus, uid } from "../dom.js";
 import { onLangChange, t, tOr } from "../i18n.js";
 import { icon } from "../icons.js";
+import { menuButton } from "../menu.js";
 import { registerPanel } from "../panels.js";
 import { formatTime } from "../time.js";
 
@@ -18,6 +23,18 @@ import { formatTime } from "../time.js";
  * @typedef {{reader_id: string, door_id: string | null, online: boolean, secure: boolean, tamper: boolean}} Reader
  * @typedef {{id: string, name: string, kind: string, doors: {id: string, name: string}[]}} Zone
  */
+
+/** @type {Readonly<Record<string, string>>} */
+// The modes the desk may set door by door (locked_down comes only with a zone lockdown).
+const DESK_MODES = Object.freeze([
+  "access",
+  "unlocked",
+  "locked",
+  "blocked",
+  "locked_open",
+  "double_locked",
+]);
+const LOCKED_DOWN = "locked_down";
 
 /** @type {Readonly<Record<string, string>>} */
 const STATE_ICON = Object.freeze({
@@ -55,8 +72,12 @@ function mount(root, ctx) {
   /** @type {{key: string, vars: Record<string, string | number>} | null} */
   let noticeMessage = null;
   const canUnlock = ctx.can("doors:unlock");
+  const canLockdown = ctx.can("zones:lockdown");
+  const canMode = ctx.can("doors:mode");
   const dialog = canUnlock ? unlockDialog(ctx, (message) => showNotice(message)) : null;
   if (dialog) root.append(dialog.element);
+  const confirmDialog = formDialog("door-action");
+  root.append(confirmDialog.element);
 
   /**
    * Show a message above the plan (and say it politely).
@@ -67,50 +88,223 @@ function mount(root, ctx) {
     notice.textContent = t(message.key, message.vars);
   }
 
-  /** Draw the whole plan: a room per zone, a tile per door. */
+  /** Draw the whole plan: a room per zone, a tile per door (keyboard focus kept). */
   function render() {
     heading.replaceChildren(icon("door"), h("span", { text: t("panel_doors") }));
     if (noticeMessage) notice.textContent = t(noticeMessage.key, noticeMessage.vars);
-    tiles.clear();
-    const placed = new Set();
-    const rooms = zones.map((zone) => {
-      const ids = zone.doors.map((d) => d.id);
-      for (const id of ids) placed.add(id);
-      return room(zone.name, t(`zone_kind_${zone.kind}`), zone.kind, ids);
+    redrawKeepingFocus(plan, () => {
+      tiles.clear();
+      const placed = new Set();
+      const rooms = zones.map((zone) => {
+        const ids = zone.doors.map((d) => d.id);
+        for (const id of ids) placed.add(id);
+        return room(zone, t(`zone_kind_${zone.kind}`), ids);
+      });
+      const others = [...doors.keys()].filter((id) => !placed.has(id));
+      if (others.length) rooms.push(room(null, "", others));
+      plan.replaceChildren(...rooms);
     });
-    const others = [...doors.keys()].filter((id) => !placed.has(id));
-    if (others.length) rooms.push(room(t("zone_unassigned"), "", "other", others));
-    plan.replaceChildren(...rooms);
+  }
+
+  /**
+   * Whether any entrance of a zone is locked down now.
+   * @param {Zone} zone
+   * @returns {boolean}
+   */
+  function lockedDown(zone) {
+    return zone.doors.some((d) => doors.get(d.id)?.mode === LOCKED_DOWN);
   }
 
   /**
    * One zone drawn as a room with its entrance doors along its wall.
-   * @param {string} name
+   * @param {Zone | null} zone null: the doors of no zone
    * @param {string} kindLabel
-   * @param {string} kind
    * @param {string[]} doorIds
    * @returns {HTMLElement}
    */
-  function room(name, kindLabel, kind, doorIds) {
+  function room(zone, kindLabel, doorIds) {
     const id = uid("zone");
     const list = h("ul", { class: "zone-doors" });
     for (const doorId of doorIds) {
-      const tile = h("li", { class: "door-tile", "data-door": doorId });
+      const tile = h("li", { class: "door-tile", "data-door": doorId, "data-key": doorId });
       tiles.set(doorId, tile);
       fillTile(tile, doorId);
       list.append(tile);
     }
+    const down = zone !== null && lockedDown(zone);
+    const kind = zone?.kind ?? "other";
     return h(
       "section",
-      { class: `zone zone-${kind}`, "aria-labelledby": id },
+      {
+        class: down ? `zone zone-${kind} zone-locked-down` : `zone zone-${kind}`,
+        "aria-labelledby": id,
+        "data-zone": zone?.id ?? null,
+        "data-key": zone ? `zone:${zone.id}` : null,
+        "data-lockdown": zone ? String(down) : null,
+      },
       h(
-        "h3",
-        { id, class: "zone-name" },
-        h("span", { text: name }),
-        kindLabel && h("span", { class: "zone-kind", text: kindLabel }),
+        "div",
+        { class: "zone-head" },
+        h(
+          "h3",
+          { id, class: "zone-name" },
+          h("span", { text: zone?.name ?? t("zone_unassigned") }),
+          kindLabel && h("span", { class: "zone-kind", text: kindLabel }),
+          down &&
+            h(
+              "strong",
+              { class: "tag tag-lockdown" },
+              icon("locked", "icon icon-small"),
+              h("span", { text: t("lockdown_tag") }),
+            ),
+        ),
+        zone && canLockdown && zone.doors.length ? lockdownButton(zone, down) : null,
       ),
       list,
     );
+  }
+
+  /**
+   * The zone's lockdown (or release) button.
+   * @param {Zone} zone
+   * @param {boolean} down
+   * @returns {HTMLElement}
+   */
+  function lockdownButton(zone, down) {
+    const action = down ? "release" : "lockdown";
+    const button = h(
+      "button",
+      {
+        type: "button",
+        class: down ? "btn btn-small" : "btn btn-small btn-danger",
+        "data-action": action,
+        "aria-label": t(down ? "release_zone" : "lockdown_zone", { zone: zone.name }),
+      },
+      icon(down ? "unlocked" : "locked", "icon icon-small"),
+      h("span", { text: t(down ? "release" : "lockdown") }),
+    );
+    button.addEventListener("click", () => openLockdown(zone, down));
+    return button;
+  }
+
+  /**
+   * The confirmation of a zone lockdown or its release: what will happen, and why (required).
+   * @param {Zone} zone
+   * @param {boolean} release
+   */
+  function openLockdown(zone, release) {
+    const doorNames = () =>
+      zone.doors.map((d) => {
+        const live = doors.get(d.id);
+        const mode = live ? tOr("mode_", live.mode) : "";
+        return h("li", { text: mode ? `${d.name} — ${t("door_mode", { mode })}` : d.name });
+      });
+    confirmDialog.open({
+      title: () => t(release ? "release_title" : "lockdown_title", { zone: zone.name }),
+      body: () => [
+        t(release ? "release_text" : "lockdown_text"),
+        h("ul", { class: "dialog-list" }, ...doorNames()),
+        ...(release ? [] : [t("lockdown_emergency_note")]),
+        t("recorded_with_reason"),
+      ],
+      fields: [
+        {
+          name: "reason",
+          type: "textarea",
+          label: () => t("reason_field"),
+          required: true,
+          maxlength: 500,
+        },
+      ],
+      confirm: () => t(release ? "release_confirm" : "lockdown_confirm"),
+      confirmIcon: release ? "unlocked" : "locked",
+      danger: !release,
+      returnTo: () => {
+        const el = plan.querySelector(
+          `[data-zone="${CSS.escape(zone.id)}"] [data-action="${release ? "lockdown" : "release"}"]`,
+        );
+        return el instanceof HTMLElement ? el : null;
+      },
+      async submit(values) {
+        const path = `/zones/${encodeURIComponent(zone.id)}/lockdown${release ? "/release" : ""}`;
+        const result = await ctx.api.post(path, { reason: values.reason });
+        for (const door of result.doors) doors.set(door.door_id, door);
+        render();
+        const message = {
+          key: release ? "release_done" : "lockdown_done",
+          vars: { zone: zone.name, seq: result.seq },
+        };
+        showNotice(message);
+        ctx.status(t(message.key, message.vars));
+      },
+    });
+  }
+
+  /**
+   * The mode menu of a door tile.
+   * @param {Door} door
+   * @returns {HTMLElement}
+   */
+  function modeMenu(door) {
+    return menuButton({
+      label: t("mode_menu"),
+      ariaLabel: t("mode_menu_label", { door: door.name }),
+      iconName: "door",
+      action: "mode",
+      items: () => {
+        const current = doors.get(door.door_id) ?? door;
+        const down = current.mode === LOCKED_DOWN;
+        return DESK_MODES.map((mode) => ({
+          value: mode,
+          label: tOr("mode_", mode),
+          current: mode === current.mode,
+          // Locked down: only an emergency opening may override it (fire, evacuation).
+          disabled: mode === current.mode || (down && mode !== "locked_open"),
+        }));
+      },
+      choose: (mode) => openMode(door.door_id, mode),
+    });
+  }
+
+  /**
+   * The confirmation of a door mode change: what the mode does, and why (required).
+   * @param {string} doorId
+   * @param {string} mode
+   */
+  function openMode(doorId, mode) {
+    const name = () => doors.get(doorId)?.name ?? doorId;
+    confirmDialog.open({
+      title: () => t("mode_title", { door: name(), mode: tOr("mode_", mode) }),
+      body: () => [t(`mode_help_${mode}`), t("recorded_with_reason")],
+      fields: [
+        {
+          name: "reason",
+          type: "textarea",
+          label: () => t("reason_field"),
+          required: true,
+          maxlength: 500,
+        },
+      ],
+      confirm: () => t("mode_confirm", { mode: tOr("mode_", mode) }),
+      confirmIcon: "door",
+      danger: mode !== "access",
+      returnTo: () => {
+        const el = tiles.get(doorId)?.querySelector('[data-action="mode"]');
+        return el instanceof HTMLElement ? el : null;
+      },
+      async submit(values) {
+        const result = await ctx.api.put(`/doors/${encodeURIComponent(doorId)}/mode`, {
+          mode,
+          reason: values.reason,
+        });
+        const message = {
+          key: "mode_done",
+          vars: { door: name(), mode: tOr("mode_", mode), seq: result.seq },
+        };
+        showNotice(message);
+        ctx.status(t(message.key, message.vars));
+      },
+    });
   }
 
   /**
@@ -120,11 +314,15 @@ function mount(root, ctx) {
    */
   function fillTile(tile, doorId) {
     const door = doors.get(doorId);
-    const hadFocus = tile.contains(document.activeElement);
+    const focused = document.activeElement;
+    const hadFocus = focused instanceof HTMLElement && tile.contains(focused);
+    const focusAction = hadFocus ? (focused.dataset.action ?? null) : null;
     const state = door?.state ?? "unknown";
     const alarm = ALARM_STATES.has(state);
+    const down = door?.mode === LOCKED_DOWN;
     tile.dataset.state = state;
-    tile.className = `door-tile state-${state}`;
+    tile.dataset.mode = door?.mode ?? "";
+    tile.className = `door-tile state-${state}${down ? " is-locked-down" : ""}`;
     const name = door?.name ?? doorId;
     const stateLine = h(
       "p",
@@ -133,6 +331,19 @@ function mount(root, ctx) {
       h("span", { class: "state-text", text: tOr("state_", state) || t("state_unknown") }),
       alarm && h("strong", { class: "tag tag-alarm", text: t("alarm") }),
     );
+    const lockdownLine = down
+      ? h(
+          "p",
+          { class: "door-lockdown" },
+          h(
+            "strong",
+            { class: "tag tag-lockdown" },
+            icon("locked", "icon icon-small"),
+            h("span", { text: t("lockdown_tag") }),
+          ),
+          h("span", { text: t("lockdown_door_hint") }),
+        )
+      : null;
     const meta = door
       ? h(
           "p",
@@ -154,15 +365,30 @@ function mount(root, ctx) {
           }),
         )
       : null;
+    const actions =
+      door && (canUnlock || canMode)
+        ? h(
+            "div",
+            { class: "door-actions" },
+            canUnlock ? unlockButton(door) : null,
+            canMode ? modeMenu(door) : null,
+          )
+        : null;
     const parts = [
       stateLine,
+      lockdownLine,
       h("h4", { class: "door-name", text: name }),
       meta,
       readerList(doorId, name),
-      canUnlock && door ? unlockButton(door) : null,
+      actions,
     ];
     tile.replaceChildren(...parts.filter((p) => p !== null));
-    if (hadFocus) tile.querySelector("button")?.focus();
+    if (hadFocus) {
+      const again = focusAction
+        ? tile.querySelector(`[data-action="${CSS.escape(focusAction)}"]`)
+        : null;
+      (again instanceof HTMLElement ? again : tile.querySelector("button"))?.focus();
+    }
   }
 
   /**
@@ -214,6 +440,7 @@ function mount(root, ctx) {
       {
         type: "button",
         class: "btn btn-unlock",
+        "data-action": "unlock",
         "aria-label": t("unlock_door", { door: door.name }),
         disabled: fault,
         title: fault ? t("unlock_in_fault") : null,
@@ -223,8 +450,8 @@ function mount(root, ctx) {
     );
     button.addEventListener("click", () => dialog?.open(door, button));
     return h(
-      "div",
-      { class: "door-actions" },
+      "span",
+      { class: "door-unlock" },
       button,
       fault && h("span", { class: "hint", text: t("unlock_in_fault") }),
     );
@@ -242,8 +469,11 @@ function mount(root, ctx) {
 
   const stops = [
     ctx.hub.on("door", (/** @type {Door} */ door) => {
+      const before = doors.get(door.door_id);
       doors.set(door.door_id, door);
-      refreshDoor(door.door_id);
+      // A lockdown shows on the zone as well as on the tile: redraw the plan for it.
+      if (before && (before.mode === LOCKED_DOWN) !== (door.mode === LOCKED_DOWN)) render();
+      else refreshDoor(door.door_id);
     }),
     ctx.hub.on("reader", (/** @type {Reader} */ reader) => {
       readers.set(reader.reader_id, reader);
@@ -252,6 +482,7 @@ function mount(root, ctx) {
     onLangChange(() => {
       render();
       dialog?.relabel();
+      confirmDialog.relabel();
     }),
   ];
 
@@ -282,6 +513,7 @@ function mount(root, ctx) {
     destroy() {
       for (const stop of stops) stop();
       dialog?.element.close();
+      confirmDialog.close();
     },
   };
 }
