@@ -173,7 +173,13 @@ async def run(badges: int, counts: list[int], fps: float) -> None:
     )
     best = 0
     for count in counts:
-        ms, facts = await held(count, frames, fps, badges)
+        try:
+            ms, facts = await held(count, frames, fps, badges)
+        except TimeoutError:
+            # The simulated readers run in this process too: starved of the GIL by the camera
+            # threads, their OSDP timing breaks (Secure Channel lost), and badges stop coming.
+            print(f"  N={count:>3}  badges stopped coming (simulated OSDP readers lost): NOT held")
+            continue
         ok = pct(ms, 99) <= P99_TARGET_MS and (count == 0 or facts["min_fps"] >= 0.95 * fps)
         best = max(best, count) if ok else best
         print(

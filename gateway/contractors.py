@@ -150,6 +150,7 @@ class ContractorService:
         reload_person: Callable[[str], Awaitable[None]],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """Work on ``site``'s contractors in ``engine``, recording through ``recorder``."""
         self._site_id = site.site.id
         self._tz = ZoneInfo(site.site.timezone)
         self._every = site.custody.contractor_inspection_days
@@ -228,6 +229,7 @@ class ContractorService:
     # --- store work ---------------------------------------------------------------------------
 
     def _contractor(self, s: Session, person_id: str) -> Person:
+        """The site's contractor with this id; NotFound or Invalid otherwise."""
         person = load_person(s, self._site_id, person_id, "contractor")
         if person.kind is not PersonKind.CONTRACTOR:
             raise Invalid("person_id", "this person is not a contractor")
@@ -236,6 +238,7 @@ class ContractorService:
     def _set_terms(
         self, actor: Actor, person_id: str, t: ContractTerms
     ) -> tuple[Person, dict[str, object]]:
+        """Store the contract; returns the person and what changed."""
         if actor.is_person(person_id):
             raise NotAllowed("nobody records their own contract")
         if not t.company.strip():
@@ -291,6 +294,7 @@ class ContractorService:
             return person, changes
 
     def _inspected(self, actor: Actor, person_id: str, on: date, note: str | None) -> Person:
+        """Store an on-site inspection; returns the contractor."""
         if on > self._clock().astimezone(self._tz).date():
             raise Invalid("date", "an inspection cannot be recorded ahead of its day")
         with session(self._engine) as s:
@@ -308,6 +312,7 @@ class ContractorService:
             return person
 
     def _all(self, person_id: str | None) -> list[ContractorView]:
+        """Contractors (one, or all by name) with their contract and findings now."""
         now = self._clock()
         with session(self._engine) as s:
             if person_id is not None:
@@ -369,4 +374,5 @@ class ContractorService:
 
 
 def _day(value: date | None) -> str | None:
+    """A date as ISO text (None stays None)."""
     return None if value is None else value.isoformat()

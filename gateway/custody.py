@@ -63,6 +63,7 @@ class Invalid(CustodyError):
     """An input is not acceptable; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:
+        """Name the invalid field and say what is wrong with it."""
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message

@@ -61,6 +61,7 @@ class CustodyStack:
         media: MediaServices,
         check_every_s: float,
     ) -> None:
+        """Hold the services; ``check_every_s`` paces the periodic checks."""
         self.visits = visits
         self.contractors = contractors
         self.media = media
@@ -122,6 +123,7 @@ class CustodyStack:
         )
 
     async def _periodic(self) -> None:
+        """Run the checks every ``check_every_s`` until cancelled."""
         while True:
             await asyncio.sleep(self._every)
             try:

@@ -21,7 +21,14 @@ from gateway.domain import CardId, CredentialStatus, PersonKind
 from gateway.hashing import hash_secret
 from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
-from gateway.storage.models import Account, Authorization, Credential, Person
+from gateway.storage.models import (
+    Account,
+    Authorization,
+    Credential,
+    MediaItemRow,
+    MediaMovementRow,
+    Person,
+)
 from sekisho import demo_site
 from sekisho.app import describe_mqtt, open_site, serve
 from sekisho.audit_runtime import ensure_checkpoint_key
@@ -116,8 +123,45 @@ def seed(engine: Engine) -> int:
                         granted_by="manager",
                     )
                 )
+        _seed_media(s, site_id, now)
         s.commit()
     return len(demo_site.PEOPLE)
+
+
+def _seed_media(s: Session, site_id: str, now: datetime) -> None:
+    """The vault's sample media (issue 5), each with its first ledger line."""
+    for line, m in enumerate(demo_site.MEDIA_ITEMS, start=1):
+        item = MediaItemRow(
+            site_id=site_id,
+            kind=m["kind"],
+            tag=m["tag"],
+            rfid=m["rfid"],
+            description=m["description"],
+            classification=m["classification"],
+            encrypted=m["encrypted"],
+            home_zone="media-vault",
+            home_location=m["home_location"],
+            state="home",
+            zone_id="media-vault",
+            registered_by="sekisho demo",
+            registered_at=now,
+            updated_at=now,
+        )
+        s.add(item)
+        s.flush()
+        s.add(
+            MediaMovementRow(
+                site_id=site_id,
+                line=line,
+                item_id=item.id,
+                at=now,
+                movement="registered",
+                state_to="home",
+                location_to=f"media-vault: {m['home_location']}",
+                zone_id="media-vault",
+                actor="sekisho demo",
+            )
+        )
 
 
 def ensure_accounts(engine: Engine, path: Path) -> bool:
@@ -191,6 +235,9 @@ def banner(data_dir: Path, port: int, exe: str, mqtt: str = MQTT_OFF) -> str:
         " tailgating",
         f"  {exe} sim camera sr-cam wander                       # motion in the empty room",
         f"  {exe} sim camera sr-cam cover                        # blinded camera (uncover after)",
+        f"  {exe} sim badge vault-in 'Media LTO-0001'            # in a vault inventory: a scan",
+        "  Visitors, contractors, media: /api/v1/visits, /api/v1/contractors, /api/v1/media"
+        " (docs/visitors-and-media.md)",
         "",
         "Stop with Ctrl-C.",
     ]

@@ -140,6 +140,33 @@ SENSORS: tuple[dict[str, Any], ...] = (
 )  # fmt: skip
 
 
+# Issue 5: media at home in the vault, each with a 125 kHz tag the vault's reader can read during
+# an inventory, and visitor badges from the site's visitor pool (H10301 facility 50).
+MEDIA_ITEMS: tuple[dict[str, Any], ...] = (
+    {"kind": "tape", "tag": "LTO-0001", "rfid": "EM4100:10:601", "classification": "confidential",
+     "encrypted": True, "home_location": "shelf A-1", "description": "Backup tape, week 1"},
+    {"kind": "tape", "tag": "LTO-0002", "rfid": "EM4100:10:602", "classification": "confidential",
+     "encrypted": True, "home_location": "shelf A-2", "description": "Backup tape, week 2"},
+    {"kind": "hdd", "tag": "HDD-0042", "rfid": "EM4100:10:642", "classification": "secret",
+     "encrypted": True, "home_location": "safe 1", "description": "Archive disk"},
+    {"kind": "usb_memory", "tag": "USB-0007", "rfid": "EM4100:10:607", "classification": "internal",
+     "encrypted": False, "home_location": "safe 1, drawer 2", "description": "Unencrypted stick"},
+)  # fmt: skip
+VISITOR_BADGES: tuple[tuple[str, str], ...] = (
+    ("Visitor badge 01", "H10301:50:1"),
+    ("Visitor badge 02", "H10301:50:2"),
+)
+VAULT_MEDIA = {
+    "encryption_required": True,  # 4-8-5(6): what leaves the vault is encrypted
+    "second_person_inspection": True,  # 4-8-5(7)
+    "inventory_every_days": 30,  # 4-8-12(2)
+    "scan_readers": ["vault-in"],
+}
+CUSTODY = {
+    "visitors": {"card_pools": [{"format": "H10301", "facility": 50, "first": 1, "last": 99}]}
+}
+
+
 CAMERA_ID = "sr-cam"  # issue 7: a simulated camera looking down on the server-room door
 
 
@@ -195,7 +222,9 @@ def sim_spec(data_dir: Path, *, camera: bool = True) -> dict[str, Any]:
             {"label": c.label, "card": c.card, **({"pin": c.pin} if c.pin else {})}
             for p in PEOPLE
             for c in p.cards
-        ],
+        ]
+        + [{"label": label, "card": card} for label, card in VISITOR_BADGES]
+        + [{"label": f"Media {m['tag']}", "card": m["rfid"]} for m in MEDIA_ITEMS],
     }
 
 
@@ -243,7 +272,12 @@ def site_file(data_dir: Path, module_port: int) -> dict[str, Any]:
                 "lone_occupant_alarm_s": 900,
                 "escort": {"required": True, "contractors": True, "window_s": 20},
             },
-            {"id": "media-vault", "name": "Media vault (媒体保管庫)", "kind": "media_vault"},
+            {
+                "id": "media-vault",
+                "name": "Media vault (媒体保管庫)",
+                "kind": "media_vault",
+                "media": copy.deepcopy(VAULT_MEDIA),
+            },
         ],
         "doors": [
             {
@@ -287,6 +321,7 @@ def site_file(data_dir: Path, module_port: int) -> dict[str, Any]:
         "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"],
         "pin": {"max_failures": 3, "lockout_s": 300, "entry_timeout_s": 10},
         "sensors": copy.deepcopy(list(SENSORS)),
+        "custody": copy.deepcopy(CUSTODY),  # issue 5: the visitor badge pool
     }
 
 

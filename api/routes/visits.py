@@ -205,6 +205,7 @@ class CheckOutIn(In):
 
 
 def _out(v: VisitView) -> VisitOut:
+    """The output form of a visit view."""
     return VisitOut.of(v)
 
 
@@ -302,6 +303,7 @@ _LOG_HEADER = (
 
 
 def _log_rows(entries: list[VisitorLogEntry]) -> list[list[object]]:
+    """The visitor log as CSV rows: one per stay, or one for a visit with none."""
     out: list[list[object]] = []
     for e in entries:
         head: list[object] = [

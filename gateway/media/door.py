@@ -111,6 +111,7 @@ class MediaDesk:
     """Requests and door inspections."""
 
     def __init__(self, ctx: MediaContext) -> None:
+        """Work in the media services' shared context."""
         self._ctx = ctx
 
     # --- requests -----------------------------------------------------------------------------
@@ -194,6 +195,7 @@ class MediaDesk:
     async def _request_record(
         self, kind: RecordKind, actor: Actor, row: MediaRequestRow, person: Person
     ) -> None:
+        """Record a request's step."""
         await write(
             self._ctx.recorder,
             kind,
@@ -219,6 +221,7 @@ class MediaDesk:
         now = self._ctx.clock()
 
         async def emit(kind: RecordKind, detail: dict[str, object], ts: datetime = now) -> None:
+            """Write one record about this step at the door."""
             await write(
                 self._ctx.recorder,
                 kind,
@@ -269,6 +272,7 @@ class MediaDesk:
     # --- store work: requests -----------------------------------------------------------------
 
     def _request(self, actor: Actor, p: RequestPlan) -> tuple[MediaRequestRow, Person]:
+        """Store a new request after checking the item, zone and encryption rule."""
         now = self._ctx.clock()
         if not p.purpose.strip():
             raise Invalid("purpose", "a request needs its purpose")
@@ -327,6 +331,7 @@ class MediaDesk:
     async def _decide(
         self, actor: Actor, request_id: str, note: str | None, to: RequestStatus
     ) -> MediaRequestRow:
+        """Approve, reject or cancel a request, and record it."""
         async with self._ctx.lock:
             row, person = await in_thread(self._decide_tx, actor, request_id, note, to)
             kind = {
@@ -340,6 +345,7 @@ class MediaDesk:
     def _decide_tx(
         self, actor: Actor, request_id: str, note: str | None, to: RequestStatus
     ) -> tuple[MediaRequestRow, Person]:
+        """Store a decision on a request (the zone's manager; or a cancellation)."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             row = self._request_row(s, request_id)
@@ -366,6 +372,7 @@ class MediaDesk:
             return row, person
 
     def _check_still_possible(self, s: Session, row: MediaRequestRow, now: datetime) -> None:
+        """Refused when the window is over or the zone now requires encryption."""
         item = item_row(s, self._ctx.site_id, row.item_id)
         valid_to = aware(row.valid_to)
         if valid_to is not None and now >= valid_to:
@@ -378,12 +385,14 @@ class MediaDesk:
             raise Refused(f"zone {row.zone_id} requires encryption; this item is not encrypted")
 
     def _request_row(self, s: Session, request_id: str) -> MediaRequestRow:
+        """The site's request with this id; NotFound otherwise."""
         row = s.get(MediaRequestRow, request_id)
         if row is None or row.site_id != self._ctx.site_id:
             raise NotFound("no such media request")
         return row
 
     def _get_request(self, request_id: str) -> MediaRequestRow:
+        """One request."""
         with session(self._ctx.engine) as s:
             return self._request_row(s, request_id)
 
@@ -395,6 +404,7 @@ class MediaDesk:
         offset: int,
         limit: int,
     ) -> tuple[list[MediaRequestRow], int]:
+        """Requests matching the filters, and how many."""
         r = MediaRequestRow
         where: list[ColumnElement[bool]] = [col(r.site_id) == self._ctx.site_id]
         if status is not None:
@@ -417,6 +427,7 @@ class MediaDesk:
     # --- store work: inspections --------------------------------------------------------------
 
     def _inspect(self, actor: Actor, i: Inspection) -> _Done:
+        """Judge and store an inspection, moving the item when it passes."""
         now = self._ctx.clock()
         policy = self._ctx.policy(i.zone_id)
         if i.door_id is not None and all(
@@ -490,6 +501,7 @@ class MediaDesk:
         return out
 
     def _confirm(self, actor: Actor, inspection_id: str, passed: bool, notes: str | None) -> _Done:
+        """Judge again with the second person's result and store it."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             ins = self._inspection_row(s, inspection_id)
@@ -588,18 +600,21 @@ class MediaDesk:
         return _Done(ins, item, carrier, j, line, was_overdue)
 
     def _inspection_row(self, s: Session, inspection_id: str) -> MediaInspectionRow:
+        """The site's inspection with this id; NotFound otherwise."""
         row = s.get(MediaInspectionRow, inspection_id)
         if row is None or row.site_id != self._ctx.site_id:
             raise NotFound("no such inspection")
         return row
 
     def _get_inspection(self, inspection_id: str) -> MediaInspectionRow:
+        """One inspection."""
         with session(self._ctx.engine) as s:
             return self._inspection_row(s, inspection_id)
 
     def _find_inspections(
         self, outcome: InspectionOutcome | None, item_id: str | None, offset: int, limit: int
     ) -> tuple[list[MediaInspectionRow], int]:
+        """Inspections matching the filters, and how many."""
         m = MediaInspectionRow
         where: list[ColumnElement[bool]] = [col(m.site_id) == self._ctx.site_id]
         if outcome is not None:

@@ -41,6 +41,7 @@ class MediaInventory:
     """Inventories of the site's zones."""
 
     def __init__(self, ctx: MediaContext, is_credential: Callable[[str], bool]) -> None:
+        """Work in the media services' shared context; ``is_credential`` tells badges from tags."""
         self._ctx = ctx
         self._is_credential = is_credential
         self._open: dict[str, str] = {}  # zone → its open inventory
@@ -183,6 +184,7 @@ class MediaInventory:
         self._spawn(self._reader_scan(inventory, ev.card.key, ev.reader_id))
 
     async def _reader_scan(self, inventory_id: str, key: str, reader_id: str) -> None:
+        """A scan from a reader; a failure is logged, never raised into the event path."""
         try:
             await self.scan(None, inventory_id, key, reader_id=reader_id)
         except asyncio.CancelledError:
@@ -191,6 +193,7 @@ class MediaInventory:
             log.exception("inventory scan at reader %s not recorded", reader_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a scan in a task that ``stop`` can cancel."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -198,6 +201,7 @@ class MediaInventory:
     # --- store work ---------------------------------------------------------------------------
 
     def _load(self) -> dict[str, str]:
+        """Zone → the inventory open there."""
         with session(self._ctx.engine) as s:
             rows = s.exec(
                 select(MediaInventoryRow).where(
@@ -208,11 +212,13 @@ class MediaInventory:
             return {r.zone_id: r.id for r in rows}
 
     def _save(self, row: MediaInventoryRow) -> None:
+        """Store a new inventory."""
         with session(self._ctx.engine) as s:
             s.add(row)
             s.commit()
 
     def _row(self, s: Session, inventory_id: str) -> MediaInventoryRow:
+        """The site's inventory with this id; NotFound otherwise."""
         row = s.get(MediaInventoryRow, inventory_id)
         if row is None or row.site_id != self._ctx.site_id:
             raise NotFound("no such inventory")
@@ -221,6 +227,7 @@ class MediaInventory:
     def _scan(
         self, inventory_id: str, tag: str, by: str, reader_id: str | None
     ) -> tuple[MediaInventoryScanRow, bool, str]:
+        """Store a scan unless scanned already; returns it, whether it is new, and the zone."""
         t = normal_tag(tag)
         if not t or len(t) > 64:
             raise Invalid("tag", "give the tag as printed or read (1-64 characters)")
@@ -251,6 +258,7 @@ class MediaInventory:
     def _complete(
         self, actor: Actor, inventory_id: str
     ) -> tuple[MediaInventoryRow, list[InventoryFinding]]:
+        """Reconcile and store the findings."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             inv = self._row(s, inventory_id)
@@ -293,6 +301,7 @@ class MediaInventory:
             return inv, found
 
     def _get(self, inventory_id: str) -> tuple[MediaInventoryRow, list[MediaInventoryScanRow]]:
+        """An inventory and its scans."""
         with session(self._ctx.engine) as s:
             inv = self._row(s, inventory_id)
             scans = s.exec(
@@ -305,6 +314,7 @@ class MediaInventory:
     def _find(
         self, zone_id: str | None, offset: int, limit: int
     ) -> tuple[list[MediaInventoryRow], int]:
+        """Inventories matching the filters, and how many."""
         m = MediaInventoryRow
         where: list[ColumnElement[bool]] = [col(m.site_id) == self._ctx.site_id]
         if zone_id is not None:
@@ -321,6 +331,7 @@ class MediaInventory:
             return list(rows), int(total)
 
     def _missed(self, now: datetime) -> list[tuple[str, datetime, datetime | None]]:
+        """Zones whose scheduled inventory is overdue past the grace, not yet recorded."""
         out = []
         with session(self._ctx.engine) as s:
             for z in self._ctx.site.zones:
@@ -350,6 +361,7 @@ class MediaInventory:
         return out
 
     def _mark_missed(self, zone_id: str, due: datetime) -> None:
+        """Remember that a zone's missed inventory is recorded."""
         with session(self._ctx.engine) as s:
             plan = s.get(MediaInventoryPlanRow, (self._ctx.site_id, zone_id))
             if plan is not None:

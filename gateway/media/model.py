@@ -250,6 +250,7 @@ def _request_for(ask: _Ask, direction: Direction) -> RequestFacts | Refusal:
 
 
 def _out(ask: _Ask, policy: ZoneMediaPolicy) -> Judgement:
+    """Carrying an item out of a zone."""
     item = ask.item
     if item.state is ItemState.INSIDE:
         return _out_again(ask)
@@ -281,6 +282,7 @@ def _out_again(ask: _Ask) -> Judgement:
 
 
 def _in(ask: _Ask) -> Judgement:
+    """Carrying an item into a zone."""
     item = ask.item
     if item.state is ItemState.OUT:
         if item.home_zone != ask.zone_id:

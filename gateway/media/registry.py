@@ -104,6 +104,7 @@ class MediaRegistry:
     """Items, their ledger and their disposal."""
 
     def __init__(self, ctx: MediaContext) -> None:
+        """Work in the media services' shared context."""
         self._ctx = ctx
 
     async def register(self, actor: Actor, new: NewItem) -> MediaItemRow:
@@ -247,6 +248,7 @@ class MediaRegistry:
                 raise Invalid("rfid", str(exc)) from None
 
     def _register(self, actor: Actor, new: NewItem) -> tuple[MediaItemRow, MediaMovementRow]:
+        """Store a new item and its first ledger line."""
         now = self._ctx.clock()
         state = ItemState.HOME if new.home_zone is not None else ItemState.AWAY
         row = MediaItemRow(
@@ -291,6 +293,7 @@ class MediaRegistry:
     def _update(
         self, actor: Actor, item_id: str, changes: dict[str, object]
     ) -> tuple[MediaItemRow, dict[str, object], MediaMovementRow | None]:
+        """Store changes to an item; a new home is a ledger line."""
         unknown = set(changes) - set(_EDITABLE)
         if unknown:
             raise Invalid(sorted(unknown)[0], "cannot be changed here")
@@ -339,6 +342,7 @@ class MediaRegistry:
             return row, diff, line
 
     def _get(self, item_id: str) -> MediaItemRow:
+        """One item."""
         with session(self._ctx.engine) as s:
             return item_row(s, self._ctx.site_id, item_id)
 
@@ -352,6 +356,7 @@ class MediaRegistry:
         offset: int,
         limit: int,
     ) -> tuple[list[MediaItemRow], int]:
+        """Items matching the filters, and how many."""
         i = MediaItemRow
         where: list[ColumnElement[bool]] = [col(i.site_id) == self._ctx.site_id]
         if kind is not None:
@@ -375,6 +380,7 @@ class MediaRegistry:
             return list(rows), int(total)
 
     def _overdue(self, now: datetime) -> list[MediaItemRow]:
+        """Items past their return date and not back."""
         i = MediaItemRow
         with session(self._ctx.engine) as s:
             rows = s.exec(
@@ -396,6 +402,7 @@ class MediaRegistry:
         offset: int,
         limit: int,
     ) -> tuple[list[tuple[MediaMovementRow, str]], int]:
+        """Ledger lines with their items' tags, and how many."""
         m, i = MediaMovementRow, MediaItemRow
         where: list[ColumnElement[bool]] = [col(m.site_id) == self._ctx.site_id]
         if item_id is not None:
@@ -419,6 +426,7 @@ class MediaRegistry:
     def _dispose(
         self, actor: Actor, item_id: str, d: Disposal
     ) -> tuple[MediaItemRow, MediaDisposalRow, MediaMovementRow]:
+        """Store a disposal, its certificate and its ledger line."""
         if (
             d.witness_id is None
             and d.certificate is None
@@ -501,6 +509,7 @@ class MediaRegistry:
             return row, disposal, line
 
     def _disposal(self, item_id: str) -> MediaDisposalRow:
+        """The disposal of an item."""
         with session(self._ctx.engine) as s:
             item_row(s, self._ctx.site_id, item_id)
             row = s.get(MediaDisposalRow, item_id)
@@ -509,6 +518,7 @@ class MediaRegistry:
             return row
 
     def _certificate(self, item_id: str) -> MediaCertificateRow:
+        """The certificate file of an item's disposal."""
         with session(self._ctx.engine) as s:
             disposal = self._disposal(item_id)
             cert = s.get(MediaCertificateRow, disposal.certificate_id or "")

@@ -37,6 +37,7 @@ class MediaWatch:
     """The overdue check and the unreconciled-exit watcher."""
 
     def __init__(self, ctx: MediaContext, bus: Bus, occupancy: Occupancy) -> None:
+        """Watch ``bus`` for exits; ``occupancy`` tells who is inside a zone."""
         self._ctx = ctx
         self._bus = bus
         self._occupancy = occupancy
@@ -93,6 +94,7 @@ class MediaWatch:
             return [row.id for row, _ in due]
 
     def _due(self, now: datetime) -> list[tuple[MediaItemRow, Person | None]]:
+        """Items past their date, with their holders, not yet recorded as overdue."""
         i = MediaItemRow
         with session(self._ctx.engine) as s:
             rows = s.exec(
@@ -106,6 +108,7 @@ class MediaWatch:
             return [(r, s.get(Person, r.holder_id) if r.holder_id else None) for r in rows]
 
     def _mark_overdue(self, item_id: str, now: datetime) -> None:
+        """Remember that an item's overdue record is written."""
         with session(self._ctx.engine) as s:
             row = s.get(MediaItemRow, item_id)
             if row is not None and row.overdue_since is None:
@@ -116,6 +119,7 @@ class MediaWatch:
     # --- exits --------------------------------------------------------------------------------
 
     def _on_record(self, e: RecordWritten) -> None:
+        """An exit of someone: check what they carried in, in a task of its own."""
         r = e.record
         if r.person_id is None or r.zone_id is None:
             return
@@ -126,11 +130,13 @@ class MediaWatch:
             self._spawn(self._after_exit(r, e.seq))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a check in a task that ``stop`` can cancel."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _after_exit(self, exit_rec: NewRecord, exit_seq: int) -> None:
+        """After the grace, record each carried-in item the person still holds."""
         person, zone = exit_rec.person_id, exit_rec.zone_id
         assert person is not None
         assert zone is not None
@@ -179,6 +185,7 @@ class MediaWatch:
             )
 
     def _inside(self, person_id: str, zone_id: str) -> bool:
+        """True when occupancy has the person inside the zone."""
         try:
             return any(o.get("person_id") == person_id for o in self._occupancy(zone_id))
         except LookupError:

@@ -415,32 +415,35 @@ class MqttService:
         while True:
             await self._wake_pump.wait()
             self._wake_pump.clear()
+            again = False
             try:
-                await self._pump_once()
-            except DeviceFault as exc:
-                log.warning("MQTT outbox: %s", exc)
+                again = await self._pump_once()
             except Exception:  # storage trouble: keep the events in memory and try again
                 log.exception("MQTT outbox: storing or sending failed; retrying in 1 s")
+                again = True
             if self._stopping:
                 return
-            if self._pending or (self._stored and self._link.connected):
-                await asyncio.sleep(1.0)  # left over (slow broker, storage trouble): again soon
+            if again:  # a slow broker or storage trouble: once more in a second
+                await asyncio.sleep(1.0)
                 self._wake_pump.set()
 
-    async def _pump_once(self) -> None:
-        """Store what is pending, then send the oldest rows while the link is up."""
+    async def _pump_once(self) -> bool:
+        """Store what is pending, then send the oldest rows while the link is up.
+
+        True when rows are left although the link is up (the broker did not answer in time).
+        """
         loop = asyncio.get_running_loop()
         while True:
             await self._store_pending()
             if not self._link.connected or self._stored == 0:
-                return
+                return False
             if self._stopping and loop.time() > self._drain_until:
-                return
+                return False
             rows = await loop.run_in_executor(None, self._outbox.head, BATCH)
             if len(rows) < BATCH:
                 self._stored = len(rows)  # exact again, whatever happened before
             if not rows:
-                return
+                return False
             sent = [
                 self._link.publish(Outgoing(r.topic, r.payload, qos=1, retain=False)) for r in rows
             ]
@@ -464,7 +467,7 @@ class MqttService:
                 self._delivered += gone
             if broken is not None:
                 log.info("MQTT outbox: %d events wait for the broker (%s)", self._stored, broken)
-                return
+                return self._link.connected
 
     async def _store_pending(self) -> None:
         """Write the pending events to the outbox in one transaction (up to the cap)."""

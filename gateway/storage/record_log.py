@@ -10,6 +10,13 @@ records share one fsync; on an idle log one record costs one commit. A failed ba
 of its callers with a :class:`StorageError` and leaves the sequence where it was, so the next
 batch has no gap; the writer reconnects and goes on serving.
 
+A commit whose connection died before its answer came (PostgreSQL: the server may have
+committed it) is *in doubt*. The writer reconnects at once and looks: the batch's rows, with
+the commitments it computed, are there (its callers get their seqs) or not (they fail). When it
+cannot look yet, the callers fail and the batch is remembered; at the next connection the
+writer looks, and the records that did land are answered with their seqs when they are
+appended again (the ``Recorder`` retries them), instead of being written a second time.
+
 Tamper evidence (4-8-6(4), ``gateway.audit``): for each record the writer draws a salt,
 computes the commitment to the record's canonical JSON and appends its leaf to the site's
 RFC 9162 Merkle tree, whose right edge it keeps in memory. Tile hashes the batch completes and,
@@ -70,6 +77,7 @@ _STOP: Final = object()  # queued by close(): the writer finishes what came befo
 _NEW, _RUNNING, _CLOSED = "new", "running", "closed"
 
 MAX_BATCH: Final = 10_000  # a sanity bound; past a few hundred records a batch gains nothing
+_MAX_LANDED: Final = 10_000  # in-doubt records that landed, remembered until retried
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,15 @@ class LogStats:
     batches: int  # commits that succeeded
     largest_batch: int  # most records one commit carried
     failed_batches: int  # commits that failed (their callers got a StorageError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Doubt:
+    """A batch whose connection died during its commit: did it land?"""
+
+    first: int  # the seq its first record would have
+    digests: tuple[bytes, ...]  # the commitments computed for its records, in order
+    prints: tuple[bytes, ...]  # their fingerprints (canonical JSON with seq 0)
 
 
 class RecordLog:
@@ -116,6 +133,8 @@ class RecordLog:
         self._conn: Connection | None = None
         self._last_seq = 0
         self._fault: SeqConflict | None = None  # once set, the log refuses every append
+        self._doubt: _Doubt | None = None  # a batch whose commit outcome is not known yet
+        self._landed: dict[bytes, int] = {}  # fingerprint -> seq of in-doubt records that landed
         self._records = self._batches = self._largest = self._failed = 0
         self._policy = checkpoints
         self._frontier = Frontier()  # the tree's right edge at last_seq (rebuilt on connect)
@@ -281,6 +300,9 @@ class RecordLog:
             ).scalar_one()
             frontier = frontier_at(conn, self._site_id, int(last))
             stored = latest_checkpoint(conn, self._site_id)
+            if self._doubt is not None:
+                self._resolve_doubt(conn, self._doubt)
+                self._doubt = None
             conn.commit()  # end the read: no snapshot or WAL read-mark held while idle
         except TreeDamaged as exc:
             conn.close()
@@ -341,9 +363,14 @@ class RecordLog:
             return
         if self._refused(batch):  # reconnecting found that the log went backwards
             return
+        batch = self._answer_landed(batch)
+        if not batch:
+            return
         first = self._last_seq + 1
         site_id = self._site_id
         rows = []
+        digests: list[bytes] = []
+        prints: list[bytes] = []
         nodes: list[Subtree] = []
         frontier = self._frontier.copy(on_node=nodes.append)
         for offset, (params, _, _) in enumerate(batch):
@@ -351,14 +378,15 @@ class RecordLog:
             params["site_id"] = site_id
             params["seq"] = seq
             detail = params.pop("_detail_text", None) or detail_text(params["detail"])
+            ts = ts_text(params["ts"])
             salt = new_salt()
-            digest = commitment(
-                salt, canonical_entry(site_id, seq, ts_text(params["ts"]), params, detail)
-            )
+            digest = commitment(salt, canonical_entry(site_id, seq, ts, params, detail))
             params["salt"] = salt
             params["commitment"] = digest
             frontier.append(leaf_hash(digest))
             rows.append(params)
+            digests.append(digest)
+            prints.append(canonical_entry(site_id, 0, ts, params, detail))
         checkpoint = self._checkpoint_row(frontier)
         try:
             if self._autocommit and (len(rows) > 1 or nodes or checkpoint):
@@ -377,7 +405,7 @@ class RecordLog:
             conn.commit()
         except Exception as exc:  # noqa: BLE001  (every failure must reach the batch's callers)
             self._failed += 1
-            self._after_failure(conn, batch, first, exc)
+            self._after_failure(conn, batch, first, exc, _Doubt(first, tuple(digests), tuple(prints)))
             return
         count = len(batch)
         self._frontier = frontier
@@ -448,7 +476,7 @@ class RecordLog:
         return True
 
     def _after_failure(
-        self, conn: Connection, batch: list[_Item], first: int, exc: Exception
+        self, conn: Connection, batch: list[_Item], first: int, exc: Exception, doubt: _Doubt
     ) -> None:
         """Roll back, then tell a seq conflict, a bad record or a storage failure apart."""
         lost_connection = isinstance(exc, OperationalError | InterfaceError) or getattr(
@@ -460,6 +488,13 @@ class RecordLog:
             lost_connection = True
         if lost_connection:
             self._disconnect(discard=True)
+            # The commit may have happened before the connection died: look at once if we can.
+            self._doubt = doubt
+            with contextlib.suppress(StorageError):
+                self._connect()
+            batch = self._answer_landed(batch)
+            if not batch:
+                return
         elif isinstance(exc, IntegrityError) and self._head_at_least(conn, first):
             self._fault = SeqConflict(
                 f"another writer appended to the record log of {self._site_id!r} "
@@ -476,6 +511,59 @@ class RecordLog:
         reason = _reason(exc)
         log.warning("record log of %r: commit of %d failed: %s", self._site_id, len(batch), reason)
         self._fail(batch, WriteFailed, f"record not stored in {describe(self._engine)}: {reason}")
+
+    def _resolve_doubt(self, conn: Connection, doubt: _Doubt) -> None:
+        """Look whether an in-doubt batch landed; remember the records that did."""
+        last = doubt.first + len(doubt.digests) - 1
+        rows = conn.execute(
+            select(RECORD_TABLE.c.seq, RECORD_TABLE.c.commitment).where(
+                RECORD_TABLE.c.site_id == self._site_id,
+                RECORD_TABLE.c.seq >= doubt.first,
+                RECORD_TABLE.c.seq <= last,
+            )
+        ).all()
+        stored = {int(seq): bytes(digest) for seq, digest in rows}
+        if not all(
+            stored.get(doubt.first + i) == digest for i, digest in enumerate(doubt.digests)
+        ):
+            log.warning(
+                "record log of %r: the batch at seq %d..%d whose commit was in doubt "
+                "did not land; it is written again when retried",
+                self._site_id,
+                doubt.first,
+                last,
+            )
+            return
+        for i, fingerprint in enumerate(doubt.prints):
+            self._landed[fingerprint] = doubt.first + i
+        while len(self._landed) > _MAX_LANDED:  # retries that never come (the caller gave up)
+            del self._landed[next(iter(self._landed))]
+        log.warning(
+            "record log of %r: records %d..%d whose commit was in doubt did land; "
+            "a retry of any of them is answered with its seq, not written again",
+            self._site_id,
+            doubt.first,
+            last,
+        )
+
+    def _answer_landed(self, batch: list[_Item]) -> list[_Item]:
+        """Answer the records already in the log (in-doubt commits that landed); the rest."""
+        if not self._landed:
+            return batch
+        rest: list[_Item] = []
+        per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, int | BaseException]]] = {}
+        for item in batch:
+            params, future, loop = item
+            seq = self._landed.pop(_fingerprint(self._site_id, params), None)
+            if seq is None:
+                rest.append(item)
+            elif loop is None:
+                _settle_concurrent(cast("Future[int]", future), seq)
+            else:
+                per_loop.setdefault(loop, []).append((future, seq))
+        self._records += len(batch) - len(rest)
+        _wake(per_loop)
+        return rest
 
     def _head_at_least(self, conn: Connection, seq: int) -> bool:
         """True when the site's log already holds ``seq`` (someone else wrote it)."""
@@ -511,6 +599,12 @@ class RecordLog:
             else:
                 per_loop.setdefault(loop, []).append((future, exc))
         _wake(per_loop)
+
+
+def _fingerprint(site_id: str, params: dict[str, Any]) -> bytes:
+    """A record's canonical JSON with seq 0: the same bytes for a retry of the same record."""
+    detail = params.get("_detail_text") or detail_text(params["detail"])
+    return canonical_entry(site_id, 0, ts_text(params["ts"]), params, detail)
 
 
 def _params(rec: NewRecord) -> dict[str, Any]:

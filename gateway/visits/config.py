@@ -25,6 +25,7 @@ class CardPool(_Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
+        """Refuse a pool whose range is reversed or does not fit the format."""
         if self.first > self.last:
             raise ValueError("first must not be above last")
         CardId(self.format, self.facility, self.first)  # raises when it does not fit

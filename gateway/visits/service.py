@@ -71,6 +71,7 @@ class VisitService:
         occupancy: Occupancy,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """Work on ``site``'s visits; ``reload_person`` and ``occupancy`` are the gateway's."""
         self._site = site
         self._site_id = site.site.id
         self._cfg = site.custody.visitors
@@ -257,6 +258,7 @@ class VisitService:
     # --- store work (worker threads) ----------------------------------------------------------
 
     def _register(self, actor: Actor, plan: VisitPlan) -> tuple[VisitRow, Person]:
+        """Store a new visit (and its visitor, if new)."""
         now = self._clock()
         zones = self._check_zones(plan.zones)
         if not plan.valid_from < plan.valid_to:
@@ -292,6 +294,7 @@ class VisitService:
             return row, visitor
 
     def _visitor(self, s: Session, plan: VisitPlan) -> Person:
+        """The visit's visitor: a known outsider, or a new visitor person."""
         if (plan.visitor is None) == (plan.visitor_id is None):
             raise Invalid("visitor", "give either a new visitor or visitor_id")
         if plan.visitor_id is not None:
@@ -315,6 +318,7 @@ class VisitService:
         return person
 
     def _check_zones(self, zones: tuple[str, ...]) -> list[str]:
+        """The visit's zones, each known, without repeats."""
         if not zones:
             raise Invalid("zones", "a visit enters at least one zone")
         out: list[str] = []
@@ -328,11 +332,13 @@ class VisitService:
         return out
 
     def _row(self, s: Session, visit_id: str) -> VisitRow:
+        """The site's visit with this id; NotFound otherwise."""
         return queries.visit_row(s, self._site_id, visit_id)
 
     def _approve(
         self, actor: Actor, visit_id: str, note: str | None
     ) -> tuple[VisitRow, Person, list[str]]:
+        """Store the actor's approvals; returns the visit, its visitor and the zones approved."""
         now = self._clock()
         with session(self._engine) as s:
             row = self._row(s, visit_id)
@@ -356,6 +362,7 @@ class VisitService:
             return row, visitor, zones
 
     def _check_approver(self, actor: Actor, row: VisitRow) -> None:
+        """NotAllowed unless the actor manages a zone of the visit and has no part in it."""
         if not any(actor.manages(z) for z in row.zones):
             raise NotAllowed("only a manager of one of the visit's zones may decide it")
         if actor.username == row.requested_by:
@@ -366,6 +373,7 @@ class VisitService:
     def _decide(
         self, actor: Actor, visit_id: str, note: str | None, *, reject: bool
     ) -> tuple[VisitRow, Person]:
+        """Store a rejection (a zone's manager) or a cancellation."""
         with session(self._engine) as s:
             row = self._row(s, visit_id)
             visitor = load_person(s, self._site_id, row.visitor_id)
@@ -384,6 +392,7 @@ class VisitService:
     def _check_in(
         self, actor: Actor, visit_id: str, c: CheckIn
     ) -> tuple[VisitRow, Person, str | None]:
+        """Store the check-in: badge, authorizations, document, escort."""
         now = self._clock()
         digits = last_digits(c.id_document_last)
         if not self._cfg.is_visitor_card(c.card):
@@ -433,6 +442,7 @@ class VisitService:
             return row, visitor, previous
 
     def _check_escort(self, s: Session, row: VisitRow, escort_id: str, now: datetime) -> None:
+        """Invalid unless the escort is enabled staff authorized for every zone."""
         try:
             escort = load_person(s, self._site_id, escort_id, "escort")
         except NotFound:
@@ -454,6 +464,7 @@ class VisitService:
                 raise Invalid("escort_id", f"the escort has no authorization for zone {z}")
 
     def _refuse_second_visit(self, s: Session, row: VisitRow) -> None:
+        """Refused when the visitor is checked in on another visit."""
         other = s.exec(
             select(VisitRow.id).where(
                 VisitRow.site_id == self._site_id,
@@ -499,10 +510,12 @@ class VisitService:
         return cred, previous
 
     def _visitor_of(self, visit_id: str) -> str:
+        """The visitor of a visit."""
         with session(self._engine) as s:
             return self._row(s, visit_id).visitor_id
 
     def _check_out(self, actor: Actor, visit_id: str, returned: bool) -> tuple[VisitRow, Person]:
+        """Store the check-out: badge returned or lost, authorizations revoked."""
         now = self._clock()
         with session(self._engine) as s:
             row = self._row(s, visit_id)
@@ -533,6 +546,7 @@ class VisitService:
             return row, visitor
 
     def _overdue_visits(self, before: datetime) -> list[tuple[VisitRow, Person]]:
+        """Checked-in visits whose window ended before ``before`` with no overstay recorded."""
         with session(self._engine) as s:
             rows = s.exec(
                 select(VisitRow).where(
@@ -545,6 +559,7 @@ class VisitService:
             return [(r, load_person(s, self._site_id, r.visitor_id)) for r in rows]
 
     def _mark_overstay(self, visit_id: str, now: datetime) -> None:
+        """Remember that a visit's overstay is recorded."""
         with session(self._engine) as s:
             row = self._row(s, visit_id)
             row.overstay_at = now

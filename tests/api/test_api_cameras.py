@@ -86,6 +86,12 @@ def views(env: Env, after: int) -> list[tuple[int, object]]:
     return [(s, r) for s, r in env.site.written if s > after and r.kind is K.CAMERA_VIEWED]
 
 
+def health(env: Env) -> str:
+    """The camera's condition as the service reports it (what the list route serves)."""
+    assert env.site.cameras is not None
+    return env.site.cameras.statuses()[0].condition
+
+
 def flip_a_byte(path: Path) -> None:
     """Alter one byte of a file (as an intruder with disk access might)."""
     blob = bytearray(path.read_bytes())
@@ -132,7 +138,15 @@ async def test_the_desk_lists_cameras_with_their_health(env: Env) -> None:
         "sr-door",
         "server-room",
     )
-    assert cam["condition"] == "ok" and cam["fps"] > 0 and cam["width"] == 320
+    assert cam["frames"] > 0 and cam["width"] == 320 and cam["reconnects"] >= 0
+    await env.site.sim.camera("sr-cam", "cover")
+    try:
+        await env.site.wait_until(lambda: health(env) == "blinded", within=WAIT, what="blinded")
+    finally:
+        await env.site.sim.camera("sr-cam", "uncover")
+    await env.site.wait_until(lambda: health(env) == "ok", within=WAIT, what="ok again")
+    resp = await env.client.get("/api/v1/cameras", headers=env.auth("auditor"))
+    assert resp.json()[0]["condition"] == "ok" and resp.json()[0]["fps"] > 0
 
 
 async def test_a_live_view_is_recorded_before_the_picture_is_sent(env: Env) -> None:
@@ -141,7 +155,7 @@ async def test_a_live_view_is_recorded_before_the_picture_is_sent(env: Env) -> N
     assert resp.status_code == 200 and resp.headers["content-type"] == "image/jpeg"
     assert resp.headers["cache-control"] == "no-store"
     image = cv2.imdecode(np.frombuffer(resp.content, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == (240, 320, 3)
+    assert image is not None and image.shape == (240, 320, 3)
     ((seq, rec),) = views(env, after)
     assert str(seq) == resp.headers["x-view-record"]
     assert rec.actor == "operator"  # type: ignore[attr-defined]

@@ -177,11 +177,13 @@ async def dash(
 ) -> AsyncIterator[DashSite]:
     """The demo site on firmware-sim with real drivers, and the API with the dashboard.
 
-    A test module that sets ``CAMERAS = True`` gets the simulated door camera too (issue 7).
+    A test module that sets ``CAMERAS = True`` gets the simulated door camera too (issue 7);
+    one that defines ``SITE_PATCH(raw)`` changes the site file before the gateway starts.
     """
     h = await start_harness(
         tmp_path_factory.mktemp("dashboard") / "site",
         cameras=bool(getattr(request.module, "CAMERAS", False)),
+        site_patch=getattr(request.module, "SITE_PATCH", None),
     )
     try:
         accounts = {}
@@ -283,8 +285,13 @@ async def desk_factory(browser: Browser, dash: DashSite) -> AsyncIterator[DeskFa
     desks: list[Desk] = []
 
     async def open_desk(*, locale: str = "en-GB", clock: bool = False) -> Desk:
+        # Reduced motion stops the alarm pulse: a headless browser repainting it for ever takes
+        # CPU from the simulated OSDP bus on a 2-core machine (a real desk is another machine).
         context = await browser.new_context(
-            viewport={"width": 1440, "height": 1000}, locale=locale, timezone_id="Europe/London"
+            viewport={"width": 1440, "height": 1000},
+            locale=locale,
+            timezone_id="Europe/London",
+            reduced_motion="reduce",
         )
         contexts.append(context)
         await context.add_init_script(COUNT_CHIMES)

@@ -110,7 +110,7 @@ async def test_frames_are_buffered_and_stills_come_from_the_buffer(
     still = driver.still(now)
     assert still is not None and still.jpeg.startswith(b"\xff\xd8")
     image = cv2.imdecode(np.frombuffer(still.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == (240, 320, 3)
+    assert image is not None and image.shape == (240, 320, 3)
     earlier = driver.still(now - 1_000_000_000)
     assert earlier is not None
     assert abs(earlier.frame_ns - (now - 1_000_000_000)) < 200_000_000  # the nearest frame

@@ -161,7 +161,9 @@ def analyse(sim: SimCamera, start: float, seconds: float) -> list[tuple[float, t
     out = []
     for i in range(int(seconds * 10)):
         image = sim.render(start + i * 0.1)
-        small = cv2.cvtColor(cv2.resize(image, (160, 120)), cv2.COLOR_BGR2GRAY)
+        small = np.asarray(
+            cv2.cvtColor(cv2.resize(image, (160, 120)), cv2.COLOR_BGR2GRAY), np.uint8
+        )
         f = analyzer.feed(small)
         out.append((f.level, f.crossings))
     return out

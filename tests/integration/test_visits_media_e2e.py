@@ -42,9 +42,11 @@ class Clock:
     """Real time plus an offset the test moves forward."""
 
     def __init__(self) -> None:
+        """No offset yet."""
         self.offset = timedelta(0)
 
     def __call__(self) -> datetime:
+        """Real time plus the offset."""
         return utcnow() + self.offset
 
     def advance(self, **delta: float) -> None:
@@ -78,9 +80,11 @@ async def make_site(tmp_path: Path) -> AsyncIterator[Make]:
     started: list[Harness] = []
 
     async def make(patch: Callable[[dict[str, Any]], None] | None = None) -> tuple[Harness, Clock]:
+        """Start one site with ``patch`` on top of the custody settings."""
         clock = Clock()
 
         def apply(raw: dict[str, Any]) -> None:
+            """The custody settings, then the test's own."""
             custody_site(raw)
             if patch is not None:
                 patch(raw)
@@ -396,6 +400,7 @@ async def test_a_contractor_whose_contract_ends_mid_week_and_a_laptop_left_unrec
     make_site: Make,
 ) -> None:
     def no_escort_for_contractors(raw: dict[str, Any]) -> None:
+        """Contractors need no escort in the server room here."""
         for z in raw["zones"]:
             if z["id"] == "server-room":
                 z["escort"] = {"required": True, "contractors": False}

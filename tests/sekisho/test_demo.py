@@ -93,6 +93,13 @@ def test_demo_runs_end_to_end(demo) -> None:  # type: ignore[no-untyped-def]
 
         badge = run_cli("sim", "badge", "sr-in", "Sato Hanako", "--pin", "2468", data_dir=data_dir)
         assert badge.returncode == 0, badge.stderr
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the person pulls the door once the strike clicks
+            door = http.get("/doors/sr-door", headers=auth).json()
+            if door["strike_released"]:
+                break
+            time.sleep(0.1)
+        assert door["strike_released"], door
         opened = run_cli("sim", "door", "sr-door", "open", data_dir=data_dir)
         assert opened.returncode == 0, opened.stderr + opened.stdout
 

@@ -140,7 +140,7 @@ def test_walkers_cross_the_threshold_and_are_counted_when_through() -> None:
     assert abs(doorway(t0 + 0.2) - empty) < 10  # the first one is not there yet
     assert doorway(t0 + 1.0) < empty - 20  # a dark figure on the threshold
     c._retire(t0 + 10)  # as the renderer does once they are through
-    assert not c.busy and c.view()["walked_in"] == 2
+    assert c.view()["walking"] == 0 and c.view()["walked_in"] == 2
 
 
 @pytest.mark.parametrize(

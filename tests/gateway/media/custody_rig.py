@@ -94,9 +94,11 @@ class Clock:
     """The time the gateway and the services see; tests move it."""
 
     def __init__(self, now: datetime = START) -> None:
+        """Start at ``now``."""
         self.now = now
 
     def __call__(self) -> datetime:
+        """The time now."""
         return self.now
 
     def advance(self, **delta: float) -> datetime:

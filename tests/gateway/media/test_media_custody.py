@@ -315,6 +315,7 @@ async def test_leaving_with_a_carried_in_item_uninspected_is_an_alarm(lite: Rig)
 
 async def test_an_exit_inspected_within_the_grace_is_no_alarm(tmp_path: Path) -> None:
     def slow(raw: dict[str, Any]) -> None:
+        """A longer grace, so that the desk can inspect in time."""
         raw["custody"]["media"]["exit_grace_s"] = 1.5
 
     engine = sqlite_engine(tmp_path)

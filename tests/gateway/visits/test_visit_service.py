@@ -302,6 +302,7 @@ async def test_the_visitor_log_reads_entries_exits_and_escorts_from_the_records(
         escort: str | None = None,
         kind: RecordKind = RecordKind.ACCESS_TAKEN,
     ) -> None:
+        """A door record of the visitor, ten minutes after the last."""
         rig.clock.advance(minutes=10)
         detail: dict[str, object] = {"decision_seq": 1}
         if escort:
@@ -385,4 +386,5 @@ async def test_registration_refuses_bad_plans(lite: Rig) -> None:
 
 
 def _fields(p: VisitPlan) -> dict[str, object]:
+    """A plan's fields, to copy it with changes."""
     return {name: getattr(p, name) for name in p.__slots__}  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ export function watchAlarms(hub, announce) {
 
   /**
    * Chime and announce, unless the same event was just told.
-   * @param {string} key e.g. "door.forced:vault-door"
+   * @param {string} key the event: alarm type and where, e.g. "door.forced:" + door id
    * @param {string} text
    */
   function ring(key, text) {

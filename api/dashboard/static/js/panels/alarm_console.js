@@ -119,7 +119,8 @@ function mount(root, ctx) {
    * @returns {HTMLElement}
    */
   function item(a) {
-    const fresh = a.state === "raised";
+    // Not yet taken on: it stands out until acknowledged, even when its condition has cleared.
+    const fresh = a.acknowledged_by === null;
     const titleId = uid("alarm-title");
     const classes = ["alarm-item", `state-${a.state}`, `prio-${Math.min(a.priority, 5)}`];
     if (fresh) classes.push("is-new");

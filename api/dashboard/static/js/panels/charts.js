@@ -1,6 +1,6 @@
 /**
  * Charts where people would rather look than read: entries per hour today, denials by reason
- * (today and 7 days), door alarms by door over 7 days. The numbers are counted by the server
+ * (today and 7 days), door alarms by door and alarms by type over 7 days. The numbers are counted by the server
  * (/api/v1/stats, in the site's time zone), never by downloading every record (4-8-6(3)).
  * @module panels/charts
  */
@@ -14,13 +14,14 @@ import { registerPanel } from "../panels.js";
 
 const REFRESH_MS = 60_000;
 const DEBOUNCE_MS = 2_000;
-const COUNTED = new Set(["access.decision", "door.forced", "door.held"]);
+const COUNTED = new Set(["access.decision", "door.forced", "door.held", "alarm.raised"]);
 
 /**
  * @typedef {{hours: {hour: number, start: string, count: number}[], total: number}} Entries
  * @typedef {{reasons: {reason: string, count: number}[], total: number}} Denials
  * @typedef {{doors: {door_id: string, name: string | null, forced: number, held: number}[], total: number}} Alarms
- * @typedef {{entries: Entries, today: Denials, week: Denials, alarms: Alarms}} Stats
+ * @typedef {{types: {type: string, count: number}[], total: number}} AlarmTypes
+ * @typedef {{entries: Entries, today: Denials, week: Denials, alarms: Alarms, types: AlarmTypes}} Stats
  */
 
 /**
@@ -45,7 +46,7 @@ function mount(root, ctx) {
   function render() {
     heading.replaceChildren(icon("clock"), h("span", { text: t("panel_charts") }));
     if (!stats) return;
-    const { entries, today, week, alarms } = stats;
+    const { entries, today, week, alarms, types } = stats;
     grid.replaceChildren(
       columnChart({
         name: "entries",
@@ -67,6 +68,16 @@ function mount(root, ctx) {
           { key: "held", label: t("legend_held"), className: "series-held", pattern: true },
         ],
         rows: alarms.doors.map((d) => ({ label: d.name ?? d.door_id, values: [d.forced, d.held] })),
+      }),
+      barChart({
+        name: "alarm-types",
+        caption: t("chart_alarm_types"),
+        axisLabel: t("chart_alarm_type"),
+        series: [{ key: "n", label: t("chart_count"), className: "series-alarm-types" }],
+        rows: types.types.map((r) => ({
+          label: r.type ? tOr("alarm_type_", r.type) : t("alarm_type_unknown"),
+          values: [r.count],
+        })),
       }),
     );
   }
@@ -91,14 +102,15 @@ function mount(root, ctx) {
   async function load() {
     const mine = ++generation;
     try {
-      const [entries, today, week, alarms] = await Promise.all([
+      const [entries, today, week, alarms, types] = await Promise.all([
         ctx.api.get("/stats/entries-per-hour"),
         ctx.api.get("/stats/denials", { days: 1 }),
         ctx.api.get("/stats/denials", { days: 7 }),
         ctx.api.get("/stats/door-alarms", { days: 7 }),
+        ctx.api.get("/stats/alarms-by-type", { days: 7 }),
       ]);
       if (mine !== generation) return;
-      stats = { entries, today, week, alarms };
+      stats = { entries, today, week, alarms, types };
       notice.textContent = "";
       render();
     } catch (error) {

@@ -3,6 +3,11 @@
  * @module panels/index
  */
 
+import "./alarm_console.js";
 import "./doors.js";
+import "./occupancy.js";
+import "./incidents.js";
 import "./events.js";
 import "./charts.js";
+import "./visitors.js";
+import "./media.js";
