@@ -8,19 +8,25 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute, APIRouter, iter_route_contexts
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from api import log_redact
 from api.core_bridge import CoreBridge
 from api.dashboard import mount_dashboard, ui_config
 from api.deps import Require
 from api.roles import Permission
-from api.routes import (
+from api.routes import (  # issue 4: the auditor's API
     accounts,
+    audit,
+    audit_analysis,
+    audit_export,
     auth,
     authorizations,
     credentials,
@@ -39,7 +45,6 @@ from api.routes import (
     zones,
 )
 from api.routes import alarms as alarm_routes
-from api.routes import audit, audit_analysis, audit_export  # issue 4: the auditor's API
 from api.routes import contractors as contractor_routes  # issue 5: contractors
 from api.routes import incidents as incident_routes
 from api.routes import media as media_routes  # issue 5: media custody
@@ -125,6 +130,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
 
+# What FastAPI answers (400, undocumented) for a JSON body that is not even UTF-8 text; any
+# other malformed JSON gets its 422. Found by the schema fuzzer (issue 9).
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answer, except for a body that is not text: 422, as for any bad JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error"}
+        return JSONResponse(status_code=422, content={"detail": [error]})
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route that matched the path; a path
+        # served by several routes (GET list, POST create) must name them all (RFC 9110 15.5.6).
+        allowed = sorted(
+            {
+                m
+                for pattern, methods in request.app.state.allow
+                for m in methods
+                if pattern.match(request.url.path)
+            }
+        )
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+    return await http_exception_handler(request, exc)
+
+
 async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     """409 for a write that clashed with a constraint the route did not foresee."""
     return JSONResponse(status_code=409, content={"detail": "Conflicts with existing data"})
@@ -177,6 +209,7 @@ def create_app(
     app.state.custody = custody  # issue 5: visits, contractors, media; None: 404
     app.state.cameras = cameras  # issue 7: None when the site has no cameras
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StorageError, _storage_error)
     app.add_exception_handler(OperationalError, _storage_error)
@@ -213,4 +246,7 @@ def create_app(
     app.include_router(api)
     mount_dashboard(app)  # `/` and `/static`: the page reveals nothing before login
     check_routes_guarded(app)
+    app.state.allow = [  # (path pattern, methods) of every route, for the Allow header of a 405
+        (compile_path(r.path)[0], r.methods) for r in api_routes(app)
+    ]
     return app

@@ -55,6 +55,12 @@ def call(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -
         raise invalid(("body", exc.field), exc.message) from None
 
 
+# The CSV alternative of a JSON route's 200 answer, for its OpenAPI entry (``?format=csv``).
+CSV_200: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv`"}
+}
+
+
 def csv_response(
     header: Sequence[str], rows: Iterable[Sequence[object]], filename: str
 ) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -81,7 +83,21 @@ SearchText = Annotated[str, Field(max_length=100), AfterValidator(_single_line)]
 Note = Annotated[str, Field(max_length=500), AfterValidator(_multi_line)]
 Secret = Annotated[str, Field(max_length=256), AfterValidator(_single_line)]
 PinDigits = Annotated[str, Field(pattern=r"^[0-9]{1,12}$")]
-UtcTime = Annotated[datetime, AfterValidator(to_utc)]
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_time_text(value: object) -> object:
+    """Times come as RFC 3339 text (the schema says date-time), never as a bare number.
+
+    Pydantic would take ``0.5`` or ``"1700000000"`` as a Unix time; the schema fuzzer found
+    routes accepting such values against their own schema (issue 9).
+    """
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_DATE.match(value)):
+        raise ValueError("give a date-time as RFC 3339 text, e.g. 2026-11-26T09:00:00+09:00")
+    return value
+
+
+UtcTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(to_utc)]
 
 
 class In(BaseModel):

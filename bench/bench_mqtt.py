@@ -192,13 +192,22 @@ async def main(events: int, backlog: int) -> None:
         sub.disconnect()
         sub.loop_stop()
         engine.dispose()
-        # the retained status topic of this run
-        c = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-        c.connect("127.0.0.1", BROKER_PORT)
-        c.loop_start()
-        c.publish(f"bench/{sid}/status", b"", qos=1, retain=True).wait_for_publish(5)
-        c.disconnect()
-        c.loop_stop()
+    clear_retained(f"bench/{sid}/#")
+
+
+def clear_retained(topic_filter: str) -> None:
+    """Delete the retained messages this run left on the shared broker."""
+    found: set[str] = set()
+    c = paho.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    c.on_message = lambda _c, _u, m: found.add(m.topic) if m.retain and m.payload else None
+    c.connect("127.0.0.1", BROKER_PORT)
+    c.loop_start()
+    c.subscribe(topic_filter, 0)
+    time.sleep(0.5)  # the retained burst comes right after the subscription
+    for info in [c.publish(t, b"", qos=1, retain=True) for t in sorted(found)]:
+        info.wait_for_publish(5)
+    c.disconnect()
+    c.loop_stop()
 
 
 if __name__ == "__main__":

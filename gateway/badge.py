@@ -245,7 +245,8 @@ class BadgeHandler:
             log.error("grant at %s not recorded (%s): door stays locked", place.door.cfg.id, exc)  # noqa: TRY400 -- the cause is in the message
             self._signal(place.reader_id, Feedback.DENIED)
             self._recorder.keep(
-                replace(rec, outcome=Outcome.DENIED.value, reason=Reason.RECORDING_FAILED.value)
+                replace(rec, outcome=Outcome.DENIED.value, reason=Reason.RECORDING_FAILED.value),
+                exc,
             )
             return None
         await place.door.release(sm.ReleaseKind.GRANT, (self._passage(seq, place, entry),))
@@ -397,7 +398,7 @@ class BadgeHandler:
                 log.error("grant at %s not recorded (%s)", door_id, exc)  # noqa: TRY400 -- cause in message
                 self._signal(w.place.reader_id, Feedback.DENIED)
                 self._recorder.keep(
-                    replace(rec, outcome="denied", reason=Reason.RECORDING_FAILED.value)
+                    replace(rec, outcome="denied", reason=Reason.RECORDING_FAILED.value), exc
                 )
                 continue
             passages.append(self._passage(seq, w.place, w.entry, escort))

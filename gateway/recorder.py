@@ -2,6 +2,11 @@
 
 A record whose write failed (disk full, database gone) is kept in memory and retried in order
 every second until it is written — never dropped. Its ``ts`` keeps the time it happened.
+
+An outage of the log is said once, loudly, when it starts (a CRITICAL log line; the
+``failing_since`` health flag) and recorded when it ends: a ``system`` record
+``{"event": "storage_recovered", "since", "held", "error"}`` follows the held records, so the
+log itself shows that it was unavailable and for how long (4-8-6(4)).
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ import asyncio
 import concurrent.futures
 import logging
 from collections import deque
+from datetime import datetime
 from typing import Protocol
 
 from gateway.bus import Bus
+from gateway.clock import utcnow
 from gateway.core_events import RecordWritten
-from gateway.records import NewRecord
+from gateway.records import NewRecord, RecordKind
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,9 @@ class Recorder:
         self._retry: deque[NewRecord] = deque()
         self._retry_task: asyncio.Task[None] | None = None
         self.failures = 0  # writes that failed at least once (for health and tests)
+        self.failing_since: datetime | None = None  # health flag: the log is failing since then
+        self._outage_error = ""
+        self._held_peak = 0
 
     @property
     def backlog(self) -> int:
@@ -64,10 +74,20 @@ class Recorder:
         fut = self._sink.submit(rec)
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, rec, f))
 
-    def keep(self, rec: NewRecord) -> None:
+    def keep(self, rec: NewRecord, error: BaseException | None = None) -> None:
         """Queue a record whose write failed for retry."""
         self.failures += 1
         self._retry.append(rec)
+        self._held_peak = max(self._held_peak, len(self._retry))
+        if self.failing_since is None:
+            self.failing_since = utcnow()
+            self._outage_error = str(error or "write failed")[:200]
+            log.critical(
+                "record log unavailable (%s): records are held in memory and retried every "
+                "%.0f s; grants are refused (doors stay locked) until it recovers",
+                self._outage_error,
+                RETRY_S,
+            )
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.get_running_loop().create_task(self._retry_loop())
 
@@ -77,7 +97,7 @@ class Recorder:
             self._bus.publish(RecordWritten(fut.result(), rec))
             return
         log.error("record %s not written yet (%s); kept for retry", rec.kind.value, exc)
-        self.keep(rec)
+        self.keep(rec, exc)
 
     async def _retry_loop(self) -> None:
         while self._retry:
@@ -91,7 +111,31 @@ class Recorder:
                     break
                 self._retry.popleft()
                 self._bus.publish(RecordWritten(seq, rec))
+                if not self._retry and self.failing_since is not None:
+                    self._retry.append(self._recovery_record())
         log.info("record backlog written")
+
+    def _recovery_record(self) -> NewRecord:
+        """The backlog is written: the record of the outage that just ended."""
+        since, self.failing_since = self.failing_since, None
+        assert since is not None
+        held, self._held_peak = self._held_peak, 0
+        now = utcnow()
+        log.warning(
+            "record log recovered after %.1f s; %d held record(s) written in order",
+            (now - since).total_seconds(),
+            held,
+        )
+        return NewRecord(
+            RecordKind.SYSTEM,
+            now,
+            detail={
+                "event": "storage_recovered",
+                "since": since.isoformat(),
+                "held": held,
+                "error": self._outage_error,
+            },
+        )
 
     async def close(self) -> None:
         """Try once more to write the backlog, then stop retrying."""

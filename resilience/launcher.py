@@ -100,7 +100,9 @@ class Launcher:
         self.mode: Mode = mode
         self._server: subprocess.Popen[bytes] | None = None
 
-    def spawn(self, args: list[str], log: Path, *, env: dict[str, str] | None = None) -> GatewayProcess:
+    def spawn(
+        self, args: list[str], log: Path, *, env: dict[str, str] | None = None
+    ) -> GatewayProcess:
         """Start ``sekisho ARGS`` with stdout and stderr appended to ``log``."""
         if self.mode == "exec":
             with log.open("ab") as out:
@@ -113,7 +115,8 @@ class Launcher:
                 )
             return GatewayProcess(popen.pid, popen)
         server = self._ensure_server()
-        assert server.stdin is not None and server.stdout is not None
+        assert server.stdin is not None
+        assert server.stdout is not None
         request = {"args": args, "log": str(log), "env": env or {}}
         server.stdin.write(json.dumps(request).encode() + b"\n")
         server.stdin.flush()
@@ -138,7 +141,7 @@ class Launcher:
 
     def _ensure_server(self) -> subprocess.Popen[bytes]:
         if self._server is None or self._server.poll() is not None:
-            self._server = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            self._server = subprocess.Popen(
                 [sys.executable, "-m", "resilience.launcher"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

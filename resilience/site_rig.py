@@ -86,7 +86,9 @@ def site_file(root: Path, module_port: int) -> dict[str, Any]:
     return raw
 
 
-def start_sim(root: Path, timeout_s: float = WAIT_S) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_sim(
+    root: Path, timeout_s: float = WAIT_S
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Run ``python -m sekisho_sim serve`` on the drill's spec; wait for sim-control.json."""
     root.mkdir(parents=True, exist_ok=True)
     for reader in ("sr-in", "sr-out"):
@@ -135,8 +137,13 @@ def prepare_site(
     *,
     people: int,
     patch: Callable[[dict[str, Any]], None] | None = None,
+    roles: tuple[str, ...] = (),
 ) -> tuple[SitePaths, list[Cardholder]]:
-    """Write the site file, migrate, create the checkpoint key, an operator and ``people``."""
+    """Write the site file, migrate, create the checkpoint key, accounts and ``people``.
+
+    The operator account is :data:`OPERATOR`; each of ``roles`` gets an account named after
+    the role (a manager manages both zones). All share the generated password.
+    """
     if not 1 <= people <= 65_535:
         raise RigError(f"people must be 1..65535, got {people}")
     raw = site_file(root, module_port)
@@ -150,6 +157,9 @@ def prepare_site(
         password = secrets.token_urlsafe(12)
         with Session(site.engine) as s:
             create_account(s, SITE_ID, OPERATOR, password, "operator", created_by="drill")
+            for role in roles:
+                zones = ("server-room", "media-vault") if role == "manager" else ()
+                create_account(s, SITE_ID, role, password, role, zones=zones, created_by="drill")
             s.commit()
         holders = seed_people(site.engine, people)
     finally:
@@ -201,9 +211,7 @@ def seed_people(engine: Engine, count: int) -> list[Cardholder]:
                     )
                 )
             holders.append(
-                Cardholder(
-                    person.id, f"H10301:{OSDP_FACILITY}:{n}", f"EM4100:{EM_FACILITY}:{n}"
-                )
+                Cardholder(person.id, f"H10301:{OSDP_FACILITY}:{n}", f"EM4100:{EM_FACILITY}:{n}")
             )
         s.commit()
     return holders
@@ -253,10 +261,11 @@ class SimControl:
 class Api:
     """The gateway's REST API as the drill's operator."""
 
-    def __init__(self, port: int, password: str) -> None:
+    def __init__(self, port: int, password: str, username: str = OPERATOR) -> None:
         """A client on 127.0.0.1:``port``; log in with :meth:`login`."""
         self.base = f"http://127.0.0.1:{port}/api/v1"
         self._password = password
+        self._username = username
         self._http = httpx.AsyncClient(base_url=self.base, timeout=10.0)
         self._headers: dict[str, str] = {}
 
@@ -274,11 +283,21 @@ class Api:
     async def login(self) -> None:
         """Get a token (it stays valid across restarts: the key is in the data folder)."""
         resp = await self._http.post(
-            "/auth/token", data={"username": OPERATOR, "password": self._password}
+            "/auth/token", data={"username": self._username, "password": self._password}
         )
         if resp.status_code != 200:
             raise RigError(f"login failed: {resp.status_code} {resp.text}")
         self._headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+    @property
+    def logged_in(self) -> bool:
+        """True once :meth:`login` got a token."""
+        return bool(self._headers)
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value of the token."""
+        return self._headers["Authorization"]
 
     async def request(self, method: str, route: str, **kw: Any) -> httpx.Response:
         """A request with the operator's token."""

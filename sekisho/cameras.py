@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from devices.camera import AnalysisSettings, Inside, OpenCvCamera, PictureSettings, StreamSettings
 from gateway.cameras.config import CameraConfig
+from gateway.cameras.crypto import load_or_create_key
 from gateway.cameras.service import CameraService
 from gateway.config.site import SiteConfig
 from gateway.runtime import Gateway
@@ -86,6 +87,9 @@ def attach_cameras(
     if not site.cameras:
         return None
     ev = site.camera_evidence
+    # Fail before anything starts when the key file is unusable (readable by others, not a
+    # key): EvidenceKeyError names the file and what to do. Created here on first use.
+    load_or_create_key(data_dir / ev.key_file)
     return CameraService(
         gateway,
         engine,

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit import record_action
-from api.custody import CustodyDep, actor_of, call, csv_response
+from api.custody import CSV_200, CustodyDep, actor_of, call, csv_response
 from api.deps import CoreDep, PageDep, require
 from api.errors import invalid
 from api.roles import Permission
@@ -417,7 +417,9 @@ _LEDGER_HEADER = (
 )
 
 
-@router.get("/ledger", response_model=LedgerPage, responses=error_responses(401, 403))
+@router.get(
+    "/ledger", response_model=LedgerPage, responses={**error_responses(401, 403), **CSV_200}
+)
 def ledger(
     *,
     caller: Reader,

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.audit import record_action
-from api.custody import CustodyDep, actor_of, call, csv_response
+from api.custody import CSV_200, CustodyDep, actor_of, call, csv_response
 from api.deps import CoreDep, PageDep, require
 from api.errors import invalid
 from api.roles import Permission
@@ -247,7 +247,9 @@ def register_visit(body: VisitCreate, caller: Registrar, custody: CustodyDep) ->
     return _out(call(custody.visits.register, actor_of(caller), plan))
 
 
-@router.get("/log", response_model=list[LogEntryOut], responses=error_responses(401, 403))
+@router.get(
+    "/log", response_model=list[LogEntryOut], responses={**error_responses(401, 403), **CSV_200}
+)
 def visitor_log(
     *,
     caller: Reader,

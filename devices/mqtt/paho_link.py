@@ -36,6 +36,7 @@ from gateway.mqtt.link import (
     Outgoing,
     SessionPlan,
 )
+from gateway.mqtt.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,8 @@ class PahoLink:
         """Disconnect cleanly (the broker does not send the last will) and stop reconnecting."""
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # closing waits for paho's thread (about a second at most); bounded all the same
+            await cancel_and_wait([self._task], 15.0)
             self._task = None
         self._sink = None
 

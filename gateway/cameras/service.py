@@ -479,7 +479,7 @@ class CameraService:
             seq = await self._gateway.recorder.append(full)
         except Exception as exc:  # noqa: BLE001 -- any storage failure: kept for retry, no clip
             log.warning("%s record kept for retry: %s", rec.kind.value, exc)
-            self._gateway.recorder.keep(full)
+            self._gateway.recorder.keep(full, exc)
             return
         if self._cfg[cam].evidence.clips != "off":
             self._clip_later(cam, seq, full, at_ns)

@@ -62,6 +62,7 @@ from gateway.mqtt.link import (
 )
 from gateway.mqtt.outbox import Outbox, OutboxEvent
 from gateway.mqtt.sensors import SensorUpdate, SensorWatch
+from gateway.mqtt.tasks import cancel_and_wait
 from gateway.mqtt.topics import OFFLINE, ONLINE, Topics
 from gateway.ports import DeviceFault
 from gateway.records import NewRecord, RecordKind
@@ -203,25 +204,20 @@ class MqttService:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         pump, *others = self._workers
-        for task in others:
-            task.cancel()
-        self._wake_pump.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(pump), DRAIN_S + PUBACK_TIMEOUT_S)
-        except TimeoutError:
+        await cancel_and_wait(others, 5.0)
+        self._wake_pump.set()  # the pump stores what is pending and drains for DRAIN_S
+        _, running = await asyncio.wait({pump}, timeout=DRAIN_S + PUBACK_TIMEOUT_S)
+        if running:
             log.warning("MQTT outbox: stopped while storing; events may be sent twice")
-            pump.cancel()
-        for task in (*others, pump):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(running, 5.0)
         if self._tasks:  # records and announcements under way: a moment, then give up
             _, late = await asyncio.wait(set(self._tasks), timeout=1.0)
-            for task in late:
-                task.cancel()
+            await cancel_and_wait(late, 2.0)
         if self._link.connected:
             offline = Outgoing(self.topics.status, OFFLINE, qos=1, retain=True)
             with contextlib.suppress(DeviceFault, TimeoutError):
-                await asyncio.wait_for(self._link.publish(offline), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._link.publish(offline)
         await self._link.stop()
         if self._pending:
             log.error("MQTT: %d events could not be stored before stop", len(self._pending))
@@ -451,7 +447,8 @@ class MqttService:
             broken: BaseException | None = None
             for row, fut in zip(rows, sent, strict=True):
                 try:
-                    await asyncio.wait_for(asyncio.shield(fut), PUBACK_TIMEOUT_S)
+                    async with asyncio.timeout(PUBACK_TIMEOUT_S):
+                        await asyncio.shield(fut)
                 except (DeviceFault, TimeoutError) as exc:
                     if _refused_by_broker(exc):
                         log.warning("MQTT broker refused event %s (%s): dropped", row.topic, exc)
@@ -512,7 +509,8 @@ class MqttService:
                 del self._dirty[topic]
                 msg = Outgoing(topic, self._retained[topic], qos=1, retain=True)
                 try:
-                    await asyncio.wait_for(self._link.publish(msg), PUBACK_TIMEOUT_S)
+                    async with asyncio.timeout(PUBACK_TIMEOUT_S):
+                        await self._link.publish(msg)
                 except (DeviceFault, TimeoutError) as exc:
                     if not _refused_by_broker(exc):
                         self._dirty[topic] = None  # sent again with the next connection

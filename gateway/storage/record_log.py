@@ -368,25 +368,7 @@ class RecordLog:
             return
         first = self._last_seq + 1
         site_id = self._site_id
-        rows = []
-        digests: list[bytes] = []
-        prints: list[bytes] = []
-        nodes: list[Subtree] = []
-        frontier = self._frontier.copy(on_node=nodes.append)
-        for offset, (params, _, _) in enumerate(batch):
-            seq = first + offset
-            params["site_id"] = site_id
-            params["seq"] = seq
-            detail = params.pop("_detail_text", None) or detail_text(params["detail"])
-            ts = ts_text(params["ts"])
-            salt = new_salt()
-            digest = commitment(salt, canonical_entry(site_id, seq, ts, params, detail))
-            params["salt"] = salt
-            params["commitment"] = digest
-            frontier.append(leaf_hash(digest))
-            rows.append(params)
-            digests.append(digest)
-            prints.append(canonical_entry(site_id, 0, ts, params, detail))
+        rows, digests, nodes, frontier = self._number(batch, first)
         checkpoint = self._checkpoint_row(frontier)
         try:
             if self._autocommit and (len(rows) > 1 or nodes or checkpoint):
@@ -405,7 +387,9 @@ class RecordLog:
             conn.commit()
         except Exception as exc:  # noqa: BLE001  (every failure must reach the batch's callers)
             self._failed += 1
-            self._after_failure(conn, batch, first, exc, _Doubt(first, tuple(digests), tuple(prints)))
+            # Fingerprints only now: the happy path does not pay for them.
+            prints = tuple(_fingerprint(site_id, params) for params, _, _ in batch)
+            self._after_failure(conn, batch, first, exc, _Doubt(first, tuple(digests), prints))
             return
         count = len(batch)
         self._frontier = frontier
@@ -416,6 +400,30 @@ class RecordLog:
         self._batches += 1
         self._largest = max(self._largest, count)
         self._answer(batch, first)
+
+    def _number(
+        self, batch: list[_Item], first: int
+    ) -> tuple[list[dict[str, Any]], list[bytes], list[Subtree], Frontier]:
+        """Give the batch seqs from ``first``: its rows, commitments, tree nodes and edge."""
+        site_id = self._site_id
+        rows = []
+        digests: list[bytes] = []
+        nodes: list[Subtree] = []
+        frontier = self._frontier.copy(on_node=nodes.append)
+        for offset, (params, _, _) in enumerate(batch):
+            seq = first + offset
+            params["site_id"] = site_id
+            params["seq"] = seq
+            detail = params.pop("_detail_text", None) or detail_text(params["detail"])
+            ts = ts_text(params["ts"])
+            salt = new_salt()
+            digest = commitment(salt, canonical_entry(site_id, seq, ts, params, detail))
+            params["salt"] = salt
+            params["commitment"] = digest
+            frontier.append(leaf_hash(digest))
+            rows.append(params)
+            digests.append(digest)
+        return rows, digests, nodes, frontier
 
     # --- checkpoints ---------------------------------------------------------------------
 
@@ -523,9 +531,7 @@ class RecordLog:
             )
         ).all()
         stored = {int(seq): bytes(digest) for seq, digest in rows}
-        if not all(
-            stored.get(doubt.first + i) == digest for i, digest in enumerate(doubt.digests)
-        ):
+        if not all(stored.get(doubt.first + i) == digest for i, digest in enumerate(doubt.digests)):
             log.warning(
                 "record log of %r: the batch at seq %d..%d whose commit was in doubt "
                 "did not land; it is written again when retried",

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from api.accounts import create_account
 from api.app import create_app
+from gateway.records import NewRecord
 from gateway.records import RecordKind as K
 from sekisho.simulated import SimulatedSite, start_simulated_site, stop_simulated_site
 from tests.api.api_env import PASSWORD, ROLES, make_settings
@@ -81,7 +82,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         await stop_simulated_site(site)
 
 
-def views(env: Env, after: int) -> list[tuple[int, object]]:
+def views(env: Env, after: int) -> list[tuple[int, NewRecord]]:
     """The ``camera.viewed`` records committed after ``after``."""
     return [(s, r) for s, r in env.site.written if s > after and r.kind is K.CAMERA_VIEWED]
 
@@ -158,8 +159,8 @@ async def test_a_live_view_is_recorded_before_the_picture_is_sent(env: Env) -> N
     assert image is not None and image.shape == (240, 320, 3)
     ((seq, rec),) = views(env, after)
     assert str(seq) == resp.headers["x-view-record"]
-    assert rec.actor == "operator"  # type: ignore[attr-defined]
-    assert rec.detail == {"what": "live", "camera": "sr-cam"}  # type: ignore[attr-defined]
+    assert rec.actor == "operator"
+    assert rec.detail == {"what": "live", "camera": "sr-cam"}
 
 
 async def test_an_unknown_camera_is_404(env: Env) -> None:
@@ -182,8 +183,8 @@ async def test_kept_evidence_is_listed_fetched_checked_and_the_view_recorded(env
     assert hashlib.sha256(resp.content).hexdigest() == found["sha256"]
     assert resp.headers["x-content-sha256"] == found["sha256"]
     ((_, rec),) = views(env, after)
-    assert rec.actor == "manager"  # type: ignore[attr-defined]
-    assert rec.detail == {  # type: ignore[attr-defined]
+    assert rec.actor == "manager"
+    assert rec.detail == {
         "what": "snapshot",
         "camera": "sr-cam",
         "evidence_seq": snap_seq,

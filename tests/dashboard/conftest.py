@@ -266,6 +266,8 @@ class Desk:
         for door in ("vault-door", "sr-door"):
             tile = f'.door-tile[data-door="{door}"]:not([data-state="unknown"])'
             await self.page.locator(tile).wait_for(timeout=15_000)
+        # The live stream is subscribed: what happens from now on reaches the page.
+        await self.page.locator('#conn[data-status="live"]').wait_for(timeout=15_000)
 
     async def shot(self, name: str) -> Path:
         """Keep a screenshot under test-artifacts/dashboard/."""

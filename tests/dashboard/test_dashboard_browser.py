@@ -308,9 +308,9 @@ async def test_event_feed_marks_outsiders_filters_and_opens_a_record(
         rec.ts.astimezone(TOKYO).strftime("%H:%M:%S")
     )
     # Filter on person kind: staff hides the visitor; visitor shows only outsiders.
-    await page.get_by_label("Person").select_option("staff")
+    await page.get_by_label("Person", exact=True).select_option("staff")
     await expect(row).to_have_count(0)
-    await page.get_by_label("Person").select_option("visitor")
+    await page.get_by_label("Person", exact=True).select_option("visitor")
     await expect(page.locator(f'.event-row[data-seq="{seq}"]')).to_be_visible()
     kinds = await page.locator(".event-row .ev-person").all_inner_texts()
     assert kinds and all("Visitor" in k for k in kinds), kinds

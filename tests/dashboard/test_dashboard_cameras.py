@@ -47,7 +47,8 @@ async def test_a_denied_badge_has_a_snapshot_shown_on_request_and_the_view_recor
     assert size == [320, 240], size
     # The picture is really drawn: not a blank canvas.
     inked = await canvas.evaluate(
-        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 < 3 && v > 0)"
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height)"
+        ".data.some((v, i) => i % 4 < 3 && v > 0)"
     )
     assert inked
     _, viewed = await wait_record(dash.h, lambda r: r.kind is RecordKind.CAMERA_VIEWED, after=after)

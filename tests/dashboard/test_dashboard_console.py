@@ -65,7 +65,9 @@ async def active_alarm(dash: DashSite, type_: str, source: str) -> dict[str, Any
     """The active alarm of a type and source, from the API."""
     async with api_as(dash, "chief") as api:
         alarms = (await api.get("/alarms")).json()
-    found = [a for a in alarms if a["type"] == type_ and a["source"] == source]
+    found: list[dict[str, Any]] = [
+        a for a in alarms if a["type"] == type_ and a["source"] == source
+    ]
     assert len(found) == 1, alarms
     return found[0]
 
@@ -399,8 +401,17 @@ async def test_incident_from_an_alarm_with_deadlines_closed_with_cause_and_measu
     form = page.locator(INCIDENT_DIALOG)
     await form.get_by_label(re.compile("^Note")).fill("camera shows one person at 02:10")
     await form.get_by_role("button", name="Add the note").click()
+    await incident.locator('[data-action="contain"]').click()
+    await expect(form.get_by_label("Zone lockdown")).to_be_enabled()  # the incident has a zone
+    await form.get_by_label("Guard sent to the site").check()
+    await form.get_by_label(re.compile("^Details")).fill("guard at the vault door")
+    await form.get_by_role("button", name="Record the action").click()
+    await expect(form).to_be_hidden()
     await incident.locator(".incident-timeline summary").click()
-    await expect(incident.locator(".steps")).to_contain_text("camera shows one person at 02:10")
+    steps = incident.locator(".steps")
+    await expect(steps).to_contain_text("camera shows one person at 02:10")
+    await expect(steps).to_contain_text("Containment: Guard sent to the site")
+    await expect(steps).to_contain_text("guard at the vault door")
     await incident.locator('[data-action="step-preliminary_report"]').click()
     await form.get_by_label(re.compile("^Reference")).fill("PPC-2026-0042")
     await form.get_by_role("button", name="Mark done").click()
@@ -551,6 +562,13 @@ async def test_a_busy_desk_is_readable_and_keyboard_reachable(dash: DashSite, de
             f'[data-incident="{incident_id}"] .deadline[data-step="preliminary_report"]'
         )
         await expect(deadline).to_have_attribute("data-state", "overdue", timeout=15_000)
+        # The overdue step is an alarm too, named by the incident and the step.
+        await expect(
+            alarm_item(page, "incident.step_overdue").locator(".alarm-source")
+        ).to_have_text(
+            "Incident step: Server room visitor badge lost — Preliminary report to the Commission",
+            timeout=10_000,
+        )
         low = await page.evaluate(CONTRAST_CHECK)
         assert low == [], low
         # Tab reaches the console's acknowledge button, the lockdown release and a forgive.
@@ -565,7 +583,7 @@ async def test_a_busy_desk_is_readable_and_keyboard_reachable(dash: DashSite, de
         outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline == "solid"
         await page.evaluate("window.scrollTo(0, 0)")
-        await desk.shot("overview-en")
+        await desk.shot("desk-overview-en")
     finally:
         async with api_as(dash, "operator") as api:
             for person in (visitor, staff):

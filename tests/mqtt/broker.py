@@ -336,7 +336,7 @@ class Seen:
     at: float  # time.monotonic()
 
 
-@dataclass
+@dataclass(eq=False)
 class Observer:
     """A paho client (MQTT v5) that records what it receives and can publish."""
 
@@ -408,12 +408,14 @@ class Observer:
         c.connect(self.host, self.port, keepalive=10)
         c.loop_start()
         self._client = c
+        LIVE_OBSERVERS.add(self)
         if not subscribed.wait(WAIT_S):
             raise AssertionError(f"observer could not subscribe to {topics} on {self.port}")
         return self
 
     def stop(self) -> None:
-        """Disconnect and stop the network thread."""
+        """Disconnect and stop the network thread (again: nothing happens)."""
+        LIVE_OBSERVERS.discard(self)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -454,6 +456,9 @@ class Observer:
         """The broker's PUBACK reason for a QoS 1 publish (e.g. "Success", "Not authorized")."""
         with self._lock:
             return self.acks.get(info.mid, "")
+
+
+LIVE_OBSERVERS: set[Observer] = set()  # started and not stopped (stopped after each test)
 
 
 def clear_retained(port: int, *filters: str, host: str = "127.0.0.1") -> list[str]:

@@ -7,10 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.mqtt.broker import Mosquitto, TlsFiles, broker_conf, free_port, site_acl
+from tests.mqtt.broker import (
+    LIVE_OBSERVERS,
+    Mosquitto,
+    TlsFiles,
+    broker_conf,
+    free_port,
+    site_acl,
+)
 from tests.mqtt.rig import GATEWAY_USER, PASSWORDS
 
 BrokerFactory = Callable[..., Mosquitto]
+
+
+@pytest.fixture(autouse=True)
+def _observers_stopped() -> Iterator[None]:
+    """Every test observer still connected after a test (a failed one) is stopped."""
+    yield
+    for o in list(LIVE_OBSERVERS):
+        o.stop()
 
 
 @pytest.fixture

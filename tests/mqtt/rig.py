@@ -134,21 +134,6 @@ async def start_rig(
 
 
 async def stop_rig(rig: Rig, *, dispose: bool = True) -> None:
-    import asyncio, sys, time
-    t0 = time.monotonic()
-    async def _dbg():
-        await asyncio.sleep(25)
-        print("STOP HANG after", time.monotonic()-t0, file=sys.stderr)
-        for t in asyncio.all_tasks():
-            t.print_stack(file=sys.stderr)
-    w = asyncio.get_running_loop().create_task(_dbg())
-    try:
-        await _stop_rig(rig, dispose=dispose)
-    finally:
-        w.cancel()
-
-
-async def _stop_rig(rig: Rig, *, dispose: bool = True) -> None:
     """Stop the alarms, the gateway, then the service (as the composition root does)."""
     if rig.stack is not None:
         await rig.stack.stop()

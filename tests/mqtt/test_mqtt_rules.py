@@ -22,6 +22,8 @@ from gateway.mqtt.link import Incoming
 from gateway.mqtt.permissions import API_PERMISSION, COMMAND_ROLES, ROLES, Command
 from gateway.mqtt.topics import Topics
 from gateway.records import NewRecord, RecordKind
+from sekisho.app import describe_mqtt
+from sekisho.demo import DemoError, banner, demo_mqtt
 from tests.mqtt.rig import site_dict
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -308,3 +310,49 @@ def test_a_command_is_taken_once() -> None:
     gate.admit(_msg(DOOR, {"action": "unlock", "ts": FRESH, "id": "b"}), NOW)
     gate.admit(_msg(DOOR, {"action": "unlock", "ts": FRESH}), NOW)
     assert _refusal(_msg(DOOR, {"action": "unlock", "ts": FRESH}), gate) is Refusal.DUPLICATE
+
+
+@given(st.binary(max_size=3000), st.booleans(), st.none() | st.integers(0, 10_000))
+@settings(max_examples=300, deadline=None)
+def test_no_command_payload_gets_past_the_gate_by_accident(
+    payload: bytes, retain: bool, expiry: int | None
+) -> None:
+    """Whatever bytes arrive on a command topic, the gate admits a well-formed command or
+    refuses with a reason; nothing else is ever raised."""
+    gate = CommandGate(GATE_CFG, T)
+    try:
+        req = gate.admit(Incoming(DOOR, payload, retain, expiry, 0), NOW)
+    except CommandRefused:
+        return  # refused with a reason: what junk should get
+    assert req.command is Command.DOOR_UNLOCK and not retain
+
+
+# --- start-up line ----------------------------------------------------------------------------
+
+
+def test_start_up_says_whether_mqtt_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner names the broker and prefix, or says MQTT is off; the demo needs no broker."""
+    on = parse_site(_yaml({"host": "10.0.0.5", "port": 8883, "tls": {}}), Path("s.yaml"))
+    assert describe_mqtt(on).split(":", 1)[1].split() == [
+        "10.0.0.5:8883",
+        "over",
+        "TLS,",
+        "topics",
+        "under",
+        "sekisho/hq/,",
+        "Home",
+        "Assistant",
+        "discovery",
+        "on",
+        "homeassistant/",
+    ]
+    off = parse_site(_yaml({"enabled": False}), Path("s.yaml"))
+    assert "off" in describe_mqtt(off)
+    monkeypatch.delenv("SEKISHO_DEMO_MQTT", raising=False)
+    assert demo_mqtt() is None
+    assert "MQTT:       off, no broker needed" in banner(Path("/d"), 8080, "sekisho")
+    monkeypatch.setenv("SEKISHO_DEMO_MQTT", "127.0.0.1:1883")
+    assert demo_mqtt() == {"host": "127.0.0.1", "port": 1883}
+    monkeypatch.setenv("SEKISHO_DEMO_MQTT", "nonsense")
+    with pytest.raises(DemoError, match="host:port"):
+        demo_mqtt()

@@ -46,7 +46,9 @@ def test_a_camera_lost_in_the_middle_leaves_a_gap_that_the_record_shows() -> Non
     closed = book.left("server-room", "v1", minutes(10))
     assert closed is not None
     report = closed.report(minutes(10))
-    cams = [(c["camera"], c["minutes"]) for c in report["cameras"]]  # type: ignore[attr-defined]
+    spans = report["cameras"]
+    assert isinstance(spans, list)
+    cams = [(c["camera"], c["minutes"]) for c in spans]
     assert cams == [("cam-a", 5.0), ("cam-b", 3.0), ("cam-a", 2.0)]
     assert report["covered_minutes"] == 8.0
     assert report["uncovered_minutes"] == 2.0

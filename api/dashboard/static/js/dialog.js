@@ -80,7 +80,11 @@ export function formDialog(name) {
   const fieldBox = h("div", { class: "dialog-fields" });
   const error = h("p", { class: "error", role: "alert" });
   const cancel = h("button", { type: "button", class: "btn", "data-action": "cancel" });
-  const confirm = h("button", { type: "submit", class: "btn btn-primary", "data-action": "confirm" });
+  const confirm = h("button", {
+    type: "submit",
+    class: "btn btn-primary",
+    "data-action": "confirm",
+  });
   const form = /** @type {HTMLFormElement} */ (
     h(
       "form",
@@ -159,7 +163,10 @@ export function formDialog(name) {
         hint,
         read: () => inputs.find((i) => i.checked)?.value ?? "",
         relabel: build,
-        focus: () => (inputs.find((i) => i.checked && !i.disabled) ?? inputs.find((i) => !i.disabled))?.focus(),
+        focus: () =>
+          (
+            inputs.find((i) => i.checked && !i.disabled) ?? inputs.find((i) => !i.disabled)
+          )?.focus(),
         flag: (/** @type {boolean} */ bad) => group.toggleAttribute("aria-invalid", bad),
       };
     }
@@ -184,7 +191,8 @@ export function formDialog(name) {
           spellcheck: "false",
         })
       );
-      if (input instanceof HTMLInputElement && f.type === "checkbox") input.checked = f.value === true;
+      if (input instanceof HTMLInputElement && f.type === "checkbox")
+        input.checked = f.value === true;
       else input.value = String(f.value ?? "");
     }
     if (f.required) input.setAttribute("aria-required", "true");
@@ -211,7 +219,8 @@ export function formDialog(name) {
       spec: f,
       label,
       hint,
-      read: () => (el instanceof HTMLInputElement && el.type === "checkbox" ? el.checked : el.value),
+      read: () =>
+        el instanceof HTMLInputElement && el.type === "checkbox" ? el.checked : el.value,
       relabel: fillOptions,
       focus: () => el.focus(),
       flag: (/** @type {boolean} */ bad) => el.toggleAttribute("aria-invalid", bad),

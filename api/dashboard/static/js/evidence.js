@@ -67,9 +67,18 @@ export function evidenceList(ctx, seq, current) {
       camera: ref.camera_id ?? "—",
       time: formatTime(ref.ts, { date: true }),
     });
-    const li = h("li", { class: "evidence-item", "data-item": ref.item, "data-ref": ref.seq }, h("span", { text: what }));
+    const li = h(
+      "li",
+      { class: "evidence-item", "data-item": ref.item, "data-ref": ref.seq },
+      h("span", { text: what }),
+    );
     if (ref.missing) {
-      li.append(h("span", { class: "hint", text: t("evidence_missing", { why: tOr("evidence_why_", ref.missing) }) }));
+      li.append(
+        h("span", {
+          class: "hint",
+          text: t("evidence_missing", { why: tOr("evidence_why_", ref.missing) }),
+        }),
+      );
       return li;
     }
     const picture = shown.get(key);
@@ -110,7 +119,8 @@ export function evidenceList(ctx, seq, current) {
     heading.textContent = t("evidence_title");
     if (failure) list.replaceChildren(h("li", { class: "hint", text: failure }));
     else if (!refs) list.replaceChildren(h("li", { text: t("loading") }));
-    else if (!refs.length) list.replaceChildren(h("li", { class: "hint", text: t("evidence_none") }));
+    else if (!refs.length)
+      list.replaceChildren(h("li", { class: "hint", text: t("evidence_none") }));
     else list.replaceChildren(...refs.map(row));
   }
 
@@ -124,7 +134,8 @@ export function evidenceList(ctx, seq, current) {
     .catch((error) => {
       if (!current()) return;
       // No camera service on this site: nothing to say about pictures at all.
-      if (error?.status === 404 && String(error.detail).includes("not configured")) element.hidden = true;
+      if (error?.status === 404 && String(error.detail).includes("not configured"))
+        element.hidden = true;
       failure = t("load_failed", { detail: errorText(error) });
       render();
     });

@@ -20,7 +20,8 @@ import { t, tOr } from "./i18n.js";
  */
 export function incidentForm(ctx, plan, from = {}) {
   const { alarm, where } = from;
-  const alarmLabel = () => (alarm ? `${tOr("alarm_type_", alarm.type)} — ${where ?? alarm.source}` : "");
+  const alarmLabel = () =>
+    alarm ? `${tOr("alarm_type_", alarm.type)} — ${where ?? alarm.source}` : "";
   /** @type {import("./dialog.js").FieldSpec[]} */
   const fields = [
     {
@@ -58,7 +59,8 @@ export function incidentForm(ctx, plan, from = {}) {
     },
   );
   return {
-    title: () => (alarm ? t("incident_open_from_alarm", { alarm: alarmLabel() }) : t("incident_open_title")),
+    title: () =>
+      alarm ? t("incident_open_from_alarm", { alarm: alarmLabel() }) : t("incident_open_title"),
     body: () => [
       t("incident_open_text"),
       ...(alarm?.zone_id ? [t("incident_open_zone", { zone: plan.zoneName(alarm.zone_id) })] : []),

@@ -300,7 +300,8 @@ const en = {
   alarm_close_label: "Close {alarm}",
   alarm_close_when_cleared: "Can be closed once the condition has cleared",
   alarm_close_title: "Close: {alarm}",
-  alarm_close_text: "The condition has cleared. Closing ends the alarm on the console; it stays in the history and the record log.",
+  alarm_close_text:
+    "The condition has cleared. Closing ends the alarm on the console; it stays in the history and the record log.",
   alarm_close_confirm: "Close the alarm",
   alarm_closed: "Closed: {alarm}.",
   alarm_open_incident: "Open incident",
@@ -359,9 +360,11 @@ const en = {
   release_zone: "Release the lockdown of {zone}",
   lockdown_title: "Lock down {zone}?",
   release_title: "Release the lockdown of {zone}?",
-  lockdown_text: "Every entrance of the zone is locked at once: no badge opens it, and the desk cannot unlock it, until the lockdown is released. Exit buttons still work. These doors are affected:",
+  lockdown_text:
+    "Every entrance of the zone is locked at once: no badge opens it, and the desk cannot unlock it, until the lockdown is released. Exit buttons still work. These doors are affected:",
   lockdown_emergency_note: "A door held open for an emergency (Emergency open) stays open.",
-  release_text: "The zone's doors go back to normal mode: badges open them again. These doors are affected:",
+  release_text:
+    "The zone's doors go back to normal mode: badges open them again. These doors are affected:",
   lockdown_confirm: "Lock down now",
   release_confirm: "Release now",
   lockdown_done: "{zone}: locked down (record #{seq}).",
@@ -376,8 +379,10 @@ const en = {
   mode_help_unlocked: "Free passage: the strike stays released. Badges are still recorded.",
   mode_help_locked: "Locked for badges; the desk may still unlock it momentarily.",
   mode_help_blocked: "Locked for badges and for the desk; the exit button still works.",
-  mode_help_locked_open: "Emergency open (fire, evacuation): released until the mode is changed back. A lockdown does not close it.",
-  mode_help_double_locked: "Secured for an empty zone: no badge, no desk unlock, no exit-button release. Refused while anyone is inside.",
+  mode_help_locked_open:
+    "Emergency open (fire, evacuation): released until the mode is changed back. A lockdown does not close it.",
+  mode_help_double_locked:
+    "Secured for an empty zone: no badge, no desk unlock, no exit-button release. Refused while anyone is inside.",
 
   panel_occupancy: "Occupancy",
   person_unknown_name: "Person {id}…",
@@ -390,7 +395,8 @@ const en = {
   forgive: "Reset passback",
   forgive_label: "Reset the anti-passback state of {name}",
   forgive_title: "Reset the anti-passback state of {name} in {zone}?",
-  forgive_text: "The person is taken as outside the zone with no recent entry: their next badge at the entrance is not an anti-passback violation. Use it when someone left without badging out.",
+  forgive_text:
+    "The person is taken as outside the zone with no recent entry: their next badge at the entrance is not an anti-passback violation. Use it when someone left without badging out.",
   forgive_confirm: "Reset",
   forgive_done: "{name}: anti-passback reset (record #{seq}).",
 
@@ -400,7 +406,8 @@ const en = {
   incident_open_button: "Open an incident",
   incident_open_title: "Open an incident",
   incident_open_from_alarm: "Open an incident from: {alarm}",
-  incident_open_text: "The zone's protection manager is notified at once, then the chief protection manager.",
+  incident_open_text:
+    "The zone's protection manager is notified at once, then the chief protection manager.",
   incident_open_zone: "Zone: {zone}",
   incident_open_confirm: "Open the incident",
   incident_opened: "Incident opened: {title}.",
@@ -409,7 +416,8 @@ const en = {
   incident_no_zone: "(no zone)",
   incident_description: "What happened (optional)",
   incident_personal_data: "Held personal information is involved",
-  incident_personal_data_hint: "The legal reporting steps (preliminary and final report) become due from now.",
+  incident_personal_data_hint:
+    "The legal reporting steps (preliminary and final report) become due from now.",
   incident_personal_tag: "Personal data",
   incident_overdue_tag: "REPORT OVERDUE",
   incident_in_zone: "Zone: {zone}",
@@ -445,12 +453,14 @@ const en = {
   containment_other: "Other action",
   incident_mark_personal: "Personal data involved",
   incident_personal_title: "Personal data involved: {title}",
-  incident_personal_text: "The legal reporting steps to the Commission (a preliminary report promptly, a final report later) become due from now, and an overdue step raises an alarm.",
+  incident_personal_text:
+    "The legal reporting steps to the Commission (a preliminary report promptly, a final report later) become due from now, and an overdue step raises an alarm.",
   incident_personal_note: "What is known (optional)",
   incident_personal_confirm: "Flag personal data",
   incident_close: "Close",
   incident_close_title: "Close: {title}",
-  incident_close_text: "Closing needs the root cause and the measures against recurrence (4-8-11(5)).",
+  incident_close_text:
+    "Closing needs the root cause and the measures against recurrence (4-8-11(5)).",
   incident_root_cause: "Root cause",
   incident_measures: "Measures against recurrence",
   incident_close_confirm: "Close the incident",
@@ -490,7 +500,8 @@ const en = {
   visit_waiting_for: "Waiting for the manager of: {zones}",
   visit_check_in: "Check in",
   visit_check_in_title: "Check in {name}",
-  visit_check_in_text: "Check the identity document and keep only its kind and last digits. Hand over a visitor badge; it opens doors only with the escort's badge.",
+  visit_check_in_text:
+    "Check the identity document and keep only its kind and last digits. Hand over a visitor badge; it opens doors only with the escort's badge.",
   visit_id_document: "Identity document",
   visit_id_last: "Last digits of its number",
   visit_id_last_hint: "1–4 letters or digits, no more.",
@@ -532,7 +543,8 @@ const en = {
   media_inspected_by: "Inspected by {who} at {time}",
   media_confirm: "Confirm as second person",
   media_confirm_title: "Second check: {tag}",
-  media_confirm_text: "You check the item yourself; you may not be its inspector or its carrier (4-8-5(7)).",
+  media_confirm_text:
+    "You check the item yourself; you may not be its inspector or its carrier (4-8-5(7)).",
   media_inspect: "Inspect an item at the door",
   media_inspect_title: "Inspection at the door",
   media_inspect_text: "Record what you see at the door. The answer says whether the item may pass.",
@@ -878,7 +890,8 @@ const ja = {
   alarm_close_label: "{alarm} を終了",
   alarm_close_when_cleared: "状態が復旧すると終了できます",
   alarm_close_title: "警報の終了：{alarm}",
-  alarm_close_text: "状態は復旧しています。終了するとコンソールから消えますが、履歴と記録には残ります。",
+  alarm_close_text:
+    "状態は復旧しています。終了するとコンソールから消えますが、履歴と記録には残ります。",
   alarm_close_confirm: "警報を終了する",
   alarm_closed: "終了しました：{alarm}。",
   alarm_open_incident: "インシデント登録",
@@ -937,7 +950,8 @@ const ja = {
   release_zone: "{zone} のロックダウンを解除",
   lockdown_title: "{zone} をロックダウンしますか？",
   release_title: "{zone} のロックダウンを解除しますか？",
-  lockdown_text: "区域のすべての出入口を直ちに施錠します。解除するまでカードでは開かず、端末からの一時解錠もできません。退出ボタンは使えます。対象の扉：",
+  lockdown_text:
+    "区域のすべての出入口を直ちに施錠します。解除するまでカードでは開かず、端末からの一時解錠もできません。退出ボタンは使えます。対象の扉：",
   lockdown_emergency_note: "非常開放中の扉は開いたままです。",
   release_text: "区域の扉を通常モードに戻します。カードで再び開くようになります。対象の扉：",
   lockdown_confirm: "ロックダウンする",
@@ -954,8 +968,10 @@ const ja = {
   mode_help_unlocked: "開放：電気錠を解錠したままにします。カードの記録は続きます。",
   mode_help_locked: "カードでは開きません。端末からの一時解錠はできます。",
   mode_help_blocked: "カードでも端末からも開きません。退出ボタンは使えます。",
-  mode_help_locked_open: "非常開放（火災・避難）：元に戻すまで解錠したままにします。ロックダウンでも閉じません。",
-  mode_help_double_locked: "無人区域の二重施錠：カード・端末・退出ボタンのいずれでも開きません。在室者がいると設定できません。",
+  mode_help_locked_open:
+    "非常開放（火災・避難）：元に戻すまで解錠したままにします。ロックダウンでも閉じません。",
+  mode_help_double_locked:
+    "無人区域の二重施錠：カード・端末・退出ボタンのいずれでも開きません。在室者がいると設定できません。",
 
   panel_occupancy: "在室状況",
   person_unknown_name: "人物 {id}…",
@@ -968,7 +984,8 @@ const ja = {
   forgive: "パスバック解除",
   forgive_label: "{name} のアンチパスバック状態を解除",
   forgive_title: "{zone} での {name} のアンチパスバック状態を解除しますか？",
-  forgive_text: "この人物を区域外（直近の入室なし）として扱います。次の入室はアンチパスバック違反になりません。カードを使わずに退室した場合に使います。",
+  forgive_text:
+    "この人物を区域外（直近の入室なし）として扱います。次の入室はアンチパスバック違反になりません。カードを使わずに退室した場合に使います。",
   forgive_confirm: "解除する",
   forgive_done: "{name}：アンチパスバックを解除しました（記録 #{seq}）。",
 
@@ -1023,7 +1040,8 @@ const ja = {
   containment_other: "その他の措置",
   incident_mark_personal: "個人情報が関係",
   incident_personal_title: "個人情報が関係する：{title}",
-  incident_personal_text: "個人情報保護委員会への報告（速報・確報）の期限がこの時点から始まります。期限を過ぎると警報になります。",
+  incident_personal_text:
+    "個人情報保護委員会への報告（速報・確報）の期限がこの時点から始まります。期限を過ぎると警報になります。",
   incident_personal_note: "判明していること（任意）",
   incident_personal_confirm: "個人情報ありとする",
   incident_close: "終了",
@@ -1068,7 +1086,8 @@ const ja = {
   visit_waiting_for: "承認待ちの区域：{zones}",
   visit_check_in: "受付",
   visit_check_in_title: "{name} の受付",
-  visit_check_in_text: "本人確認書類を確認し、種類と番号の末尾だけを記録します。来訪者カードを渡します。カードは同行者のカードと一緒の場合にだけ扉を開けます。",
+  visit_check_in_text:
+    "本人確認書類を確認し、種類と番号の末尾だけを記録します。来訪者カードを渡します。カードは同行者のカードと一緒の場合にだけ扉を開けます。",
   visit_id_document: "本人確認書類",
   visit_id_last: "番号の末尾",
   visit_id_last_hint: "英数字 1～4 文字まで。",

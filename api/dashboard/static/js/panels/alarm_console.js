@@ -38,6 +38,10 @@ import { ageElement, formatTime, tickAges } from "../time.js";
  * @property {boolean} [silent]
  */
 
+/**
+ * @typedef {{incident_id: string, title: string, alarm_id: string | null, deadlines: {step: string, ja: string, en: string}[]}} IncidentRef
+ */
+
 const HISTORY = 20;
 
 /**
@@ -63,7 +67,7 @@ function mount(root, ctx) {
   const summary = h("p", { class: "alarm-summary", role: "status", "aria-live": "polite" });
   const notice = h("p", { class: "panel-notice", role: "status" });
   const list = h("ol", { class: "alarm-list", "aria-labelledby": headingId });
-  const historyBox = h("details", { class: "alarm-history" });
+  const historyBox = /** @type {HTMLDetailsElement} */ (h("details", { class: "alarm-history" }));
   const historySummary = h("summary");
   const historyList = h("ol", { class: "alarm-history-list" });
   historyBox.append(historySummary, historyList);
@@ -74,8 +78,12 @@ function mount(root, ctx) {
   const alarms = new Map();
   /** @type {Map<string, boolean>} */
   const silent = new Map();
+  /** @type {Map<string, number>} when the stream last told us about each alarm */
+  const told = new Map();
   /** @type {Map<string, {incident_id: string, title: string}>} alarm id -> its open incident */
   const incidents = new Map();
+  /** @type {Map<string, IncidentRef>} the open incidents, by id (to name a legal step's alarm) */
+  const openIncidents = new Map();
   /** @type {Alarm[]} */
   let history = [];
   /** @type {import("../site.js").SitePlan | null} */
@@ -100,6 +108,14 @@ function mount(root, ctx) {
       const known = ctx.people.known(id);
       if (!known) void ctx.people.get(id).then((p) => p && render());
       return t("source_person", { name: known?.name ?? id });
+    }
+    if (kind === "incident") {
+      // "incident:<id>/<step>": the incident's title and the step's name, as the panel has them.
+      const [incidentId, step] = id.split("/");
+      const incident = openIncidents.get(incidentId);
+      const deadline = incident?.deadlines.find((d) => d.step === step);
+      const stepName = deadline ? (lang() === "ja" ? deadline.ja : deadline.en) : step;
+      return t("source_incident", { name: `${incident?.title ?? incidentId} — ${stepName}` });
     }
     return has(`source_${kind}`) ? t(`source_${kind}`, { name: id }) : a.source;
   }
@@ -129,18 +145,36 @@ function mount(root, ctx) {
     const acked = a.acknowledged_by !== null;
     const actions = h("div", { class: "alarm-actions" });
     if (canAck && !acked) {
-      actions.append(button("acknowledge", "ok", t("alarm_ack"), t("alarm_ack_label", { alarm: label(a) }), () => openAck(a)));
+      actions.append(
+        button("acknowledge", "ok", t("alarm_ack"), t("alarm_ack_label", { alarm: label(a) }), () =>
+          openAck(a),
+        ),
+      );
     }
     if (canAck && acked) {
       const closable = a.state === "cleared";
       actions.append(
-        button("close", "cross", t("alarm_close"), t("alarm_close_label", { alarm: label(a) }), () => openClose(a), !closable),
+        button(
+          "close",
+          "cross",
+          t("alarm_close"),
+          t("alarm_close_label", { alarm: label(a) }),
+          () => openClose(a),
+          !closable,
+        ),
       );
-      if (!closable) actions.append(h("span", { class: "hint", text: t("alarm_close_when_cleared") }));
+      if (!closable)
+        actions.append(h("span", { class: "hint", text: t("alarm_close_when_cleared") }));
     }
     if (canIncident && !incident && plan) {
       actions.append(
-        button("incident", "alarm", t("alarm_open_incident"), t("alarm_open_incident_label", { alarm: label(a) }), () => openIncident(a)),
+        button(
+          "incident",
+          "alarm",
+          t("alarm_open_incident"),
+          t("alarm_open_incident_label", { alarm: label(a) }),
+          () => openIncident(a),
+        ),
       );
     }
     return h(
@@ -167,7 +201,8 @@ function mount(root, ctx) {
         "p",
         { class: "alarm-meta" },
         h("span", { class: "alarm-source", text: sourceText(a) }),
-        a.zone_id && h("span", { class: "alarm-zone", text: plan?.zoneName(a.zone_id) ?? a.zone_id }),
+        a.zone_id &&
+          h("span", { class: "alarm-zone", text: plan?.zoneName(a.zone_id) ?? a.zone_id }),
         h("span", { class: "alarm-count", text: t("alarm_count", { n: a.count }) }),
         h(
           "span",
@@ -332,7 +367,9 @@ function mount(root, ctx) {
           " ",
           h("strong", { text: tOr("alarm_type_", a.type) }),
           ` — ${sourceText(a)} · ${tOr("alarm_state_", a.state)}`,
-          a.acknowledged_by ? ` · ${t("alarm_acked_by", { who: a.acknowledged_by, time: "" })}` : "",
+          a.acknowledged_by
+            ? ` · ${t("alarm_acked_by", { who: a.acknowledged_by, time: "" })}`
+            : "",
         ),
       ),
     );
@@ -352,6 +389,7 @@ function mount(root, ctx) {
   }
 
   async function load() {
+    const asked = Date.now();
     try {
       const [active, catalogue, sitePlan] = await Promise.all([
         ctx.api.get("/alarms"),
@@ -360,8 +398,15 @@ function mount(root, ctx) {
       ]);
       plan = sitePlan;
       for (const entry of catalogue) silent.set(entry.type, entry.silent);
-      // The stream may already have told us newer states: those win.
-      for (const a of active) if (!alarms.has(a.alarm_id)) alarms.set(a.alarm_id, a);
+      // The answer is the whole console as it was when asked: alarms gone from it are closed;
+      // what the stream told us since is newer and wins.
+      const fresh = (/** @type {string} */ id) => (told.get(id) ?? 0) >= asked;
+      const open = new Set(active.map((/** @type {Alarm} */ a) => a.alarm_id));
+      for (const id of [...alarms.keys()]) if (!open.has(id) && !fresh(id)) alarms.delete(id);
+      for (const a of active) {
+        if (!fresh(a.alarm_id))
+          alarms.set(a.alarm_id, { ...a, silent: silent.get(a.type) ?? false });
+      }
       noticeMessage = null;
       render();
     } catch (error) {
@@ -379,17 +424,26 @@ function mount(root, ctx) {
   });
   const timer = window.setInterval(() => tickAges(list), 1_000);
   const stops = [
+    ctx.hub.on("ready", () => void load()), // alarms may have changed while the stream was down
     ctx.hub.on("alarm", (/** @type {Alarm} */ a) => {
+      told.set(a.alarm_id, Date.now());
       keep(a);
       if (a.state === "closed" && historyBox.open) void loadHistory();
     }),
-    ctx.hub.on("incident-opened", (/** @type {{incident_id: string, title: string, alarm_id: string | null}} */ i) => {
-      if (i.alarm_id) incidents.set(i.alarm_id, i);
-      render();
-    }),
-    ctx.hub.on("incidents", (/** @type {{incident_id: string, title: string, alarm_id: string | null}[]} */ open) => {
+    ctx.hub.on(
+      "incident-opened",
+      (/** @type {{incident_id: string, title: string, alarm_id: string | null}} */ i) => {
+        if (i.alarm_id) incidents.set(i.alarm_id, i);
+        render();
+      },
+    ),
+    ctx.hub.on("incidents", (/** @type {IncidentRef[]} */ open) => {
       incidents.clear();
-      for (const i of open) if (i.alarm_id) incidents.set(i.alarm_id, i);
+      openIncidents.clear();
+      for (const i of open) {
+        openIncidents.set(i.incident_id, i);
+        if (i.alarm_id) incidents.set(i.alarm_id, i);
+      }
       render();
     }),
     onLangChange(() => {

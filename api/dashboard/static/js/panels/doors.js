@@ -24,7 +24,6 @@ import { formatTime } from "../time.js";
  * @typedef {{id: string, name: string, kind: string, doors: {id: string, name: string}[]}} Zone
  */
 
-/** @type {Readonly<Record<string, string>>} */
 // The modes the desk may set door by door (locked_down comes only with a zone lockdown).
 const DESK_MODES = Object.freeze([
   "access",

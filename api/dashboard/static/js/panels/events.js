@@ -324,6 +324,9 @@ function mount(root, ctx) {
       doorNames.set(door.door_id, door.name);
       setOptions(selects.door, [...doorNames], filters.door);
     }),
+    // A (re)connected stream: fetch the newest page again, so that no record written while
+    // the stream was down (or not yet up) is missing from the feed.
+    ctx.hub.on("ready", () => void load()),
     onLangChange(() => {
       relabel();
       render();
@@ -380,7 +383,7 @@ function detailDialog(ctx) {
   let returnTo = null;
   /** @type {string | null} the holder's name, for roles that may read people */
   let personName = null;
-  /** @type {{relabel: () => void} | null} */
+  /** @type {{element: HTMLElement, relabel: () => void} | null} */
   let pictures = null;
   close.addEventListener("click", () => element.close());
   element.addEventListener("close", () => {

@@ -152,7 +152,9 @@ function mount(root, ctx) {
                   text: t("deadline_left", { age: formatDuration(due - now) }),
                 }),
           canWrite && !d.done_at
-            ? action(inc, `step-${d.step}`, "ok", t("deadline_mark_done"), () => openStepDone(inc, d))
+            ? action(inc, `step-${d.step}`, "ok", t("deadline_mark_done"), () =>
+                openStepDone(inc, d),
+              )
             : null,
         );
       }),
@@ -198,13 +200,22 @@ function mount(root, ctx) {
       );
       if (!inc.personal_data)
         buttons.append(
-          action(inc, "personal-data", "warning", t("incident_mark_personal"), () => openPersonal(inc)),
+          action(inc, "personal-data", "warning", t("incident_mark_personal"), () =>
+            openPersonal(inc),
+          ),
         );
     }
     if (canClose) {
       // 4-8-11(6)(7): the legal reports come first; the server refuses to close before them.
       const pending = inc.deadlines.filter((d) => d.done_at === null);
-      const close = action(inc, "close", "ok", t("incident_close"), () => openClose(inc), "btn btn-small btn-primary");
+      const close = action(
+        inc,
+        "close",
+        "ok",
+        t("incident_close"),
+        () => openClose(inc),
+        "btn btn-small btn-primary",
+      );
       if (pending.length) {
         close.setAttribute("disabled", "");
         buttons.append(
@@ -212,7 +223,9 @@ function mount(root, ctx) {
           h("span", {
             class: "hint",
             text: t("incident_close_after_steps", {
-              steps: pending.map((d) => (lang() === "ja" ? d.ja : d.en)).join(lang() === "ja" ? "、" : ", "),
+              steps: pending
+                .map((d) => (lang() === "ja" ? d.ja : d.en))
+                .join(lang() === "ja" ? "、" : ", "),
             }),
           }),
         );
@@ -231,13 +244,17 @@ function mount(root, ctx) {
         { class: "incident-head" },
         icon(overdue ? "alarm" : "warning"),
         h("h3", { id: titleId, class: "incident-title", text: inc.title }),
-        inc.personal_data && h("strong", { class: "tag tag-personal", text: t("incident_personal_tag") }),
+        inc.personal_data &&
+          h("strong", { class: "tag tag-personal", text: t("incident_personal_tag") }),
         overdue && h("strong", { class: "tag tag-alarm", text: t("incident_overdue_tag") }),
       ),
       h(
         "p",
         { class: "incident-meta" },
-        inc.zone_id && h("span", { text: t("incident_in_zone", { zone: plan?.zoneName(inc.zone_id) ?? inc.zone_id }) }),
+        inc.zone_id &&
+          h("span", {
+            text: t("incident_in_zone", { zone: plan?.zoneName(inc.zone_id) ?? inc.zone_id }),
+          }),
         h("span", {
           text: t("incident_opened_by", {
             time: formatTime(inc.opened_at, { date: true }),
@@ -338,7 +355,9 @@ function mount(root, ctx) {
               hint:
                 a === "lockdown"
                   ? inc.zone_id
-                    ? t("containment_lockdown_hint", { zone: plan?.zoneName(inc.zone_id) ?? inc.zone_id })
+                    ? t("containment_lockdown_hint", {
+                        zone: plan?.zoneName(inc.zone_id) ?? inc.zone_id,
+                      })
                     : t("containment_lockdown_no_zone")
                   : undefined,
               disabled: a === "lockdown" && !inc.zone_id,
@@ -381,7 +400,11 @@ function mount(root, ctx) {
       confirmIcon: "ok",
       returnTo: backTo(inc.incident_id),
       submit: (v) =>
-        post(inc, `/legal-steps/${encodeURIComponent(d.step)}/done`, v.text ? { text: v.text } : {}),
+        post(
+          inc,
+          `/legal-steps/${encodeURIComponent(d.step)}/done`,
+          v.text ? { text: v.text } : {},
+        ),
     });
   }
 
@@ -391,7 +414,12 @@ function mount(root, ctx) {
       title: () => t("incident_close_title", { title: inc.title }),
       body: () => [t("incident_close_text")],
       fields: [
-        { name: "root_cause", type: "textarea", label: () => t("incident_root_cause"), required: true },
+        {
+          name: "root_cause",
+          type: "textarea",
+          label: () => t("incident_root_cause"),
+          required: true,
+        },
         { name: "measures", type: "textarea", label: () => t("incident_measures"), required: true },
       ],
       confirm: () => t("incident_close_confirm"),
@@ -424,7 +452,8 @@ function mount(root, ctx) {
       list,
       () => {
         list.replaceChildren(...incidents.map(item));
-        if (!incidents.length) list.append(h("li", { class: "feed-empty", text: t("incident_none") }));
+        if (!incidents.length)
+          list.append(h("li", { class: "feed-empty", text: t("incident_none") }));
       },
       heading,
     );
@@ -465,13 +494,15 @@ function mount(root, ctx) {
 
   // Due times count down; an overdue step must stand out without a reload.
   const timer = window.setInterval(() => {
-    if (incidents.some((i) => i.deadlines.length) && !list.contains(document.activeElement)) render();
+    if (incidents.some((i) => i.deadlines.length) && !list.contains(document.activeElement))
+      render();
   }, 30_000);
   const stops = [
     ctx.hub.on("record", (rec) => {
       if (typeof rec.kind === "string" && rec.kind.startsWith("incident.")) soon();
     }),
     ctx.hub.on("incident-opened", soon),
+    ctx.hub.on("ready", soon),
     onLangChange(() => {
       render();
       dialog.relabel();

@@ -100,7 +100,12 @@ function mount(root, ctx) {
   function button(key, action, iconName, text, onClick) {
     const b = h(
       "button",
-      { type: "button", class: "btn btn-small", "data-action": action, "aria-label": `${text}: ${key}` },
+      {
+        type: "button",
+        class: "btn btn-small",
+        "data-action": action,
+        "aria-label": `${text}: ${key}`,
+      },
       icon(iconName, "icon icon-small"),
       h("span", { text }),
     );
@@ -121,7 +126,9 @@ function mount(root, ctx) {
       "section",
       { class: "desk-section", "aria-labelledby": id, "data-section": name },
       h("h3", { id, text: title }),
-      rows.length ? h("ul", { class: "desk-list" }, ...rows) : h("p", { class: "occ-empty", text: t("media_none") }),
+      rows.length
+        ? h("ul", { class: "desk-list" }, ...rows)
+        : h("p", { class: "occ-empty", text: t("media_none") }),
     );
   }
 
@@ -149,7 +156,11 @@ function mount(root, ctx) {
             overdue.map((item) =>
               h(
                 "li",
-                { class: "desk-item media-overdue", "data-key": `item:${item.id}`, "data-item": item.id },
+                {
+                  class: "desk-item media-overdue",
+                  "data-key": `item:${item.id}`,
+                  "data-item": item.id,
+                },
                 h(
                   "p",
                   { class: "desk-head" },
@@ -162,7 +173,11 @@ function mount(root, ctx) {
                   { class: "desk-meta" },
                   h("span", { text: t("media_holder", { name: who(item.holder_id) }) }),
                   item.due_back &&
-                    h("span", { text: t("media_due_back", { time: formatTime(item.due_back, { date: true, seconds: false }) }) }),
+                    h("span", {
+                      text: t("media_due_back", {
+                        time: formatTime(item.due_back, { date: true, seconds: false }),
+                      }),
+                    }),
                 ),
               ),
             ),
@@ -178,15 +193,24 @@ function mount(root, ctx) {
                   "p",
                   { class: "desk-head" },
                   h("strong", { text: itemText(r.item_id) }),
-                  h("span", { class: "tag tag-direction", text: tOr("media_direction_", r.direction) }),
+                  h("span", {
+                    class: "tag tag-direction",
+                    text: tOr("media_direction_", r.direction),
+                  }),
                 ),
                 h(
                   "p",
                   { class: "desk-meta" },
                   h("span", { text: t("media_carrier", { name: who(r.person_id) }) }),
-                  h("span", { text: t("visit_zones", { zones: plan?.zoneName(r.zone_id) ?? r.zone_id }) }),
+                  h("span", {
+                    text: t("visit_zones", { zones: plan?.zoneName(r.zone_id) ?? r.zone_id }),
+                  }),
                   r.return_by &&
-                    h("span", { text: t("media_return_by", { time: formatTime(r.return_by, { date: true, seconds: false }) }) }),
+                    h("span", {
+                      text: t("media_return_by", {
+                        time: formatTime(r.return_by, { date: true, seconds: false }),
+                      }),
+                    }),
                   h("span", { text: t("media_requested_by", { who: r.requested_by }) }),
                 ),
                 h("p", { class: "desk-purpose", text: t("visit_purpose", { purpose: r.purpose }) }),
@@ -194,8 +218,12 @@ function mount(root, ctx) {
                   h(
                     "div",
                     { class: "desk-actions" },
-                    button(itemText(r.item_id), "approve", "ok", t("visit_approve"), () => openDecision(r, "approve")),
-                    button(itemText(r.item_id), "reject", "cross", t("visit_reject"), () => openDecision(r, "reject")),
+                    button(itemText(r.item_id), "approve", "ok", t("visit_approve"), () =>
+                      openDecision(r, "approve"),
+                    ),
+                    button(itemText(r.item_id), "reject", "cross", t("visit_reject"), () =>
+                      openDecision(r, "reject"),
+                    ),
                   ),
               ),
             ),
@@ -211,7 +239,10 @@ function mount(root, ctx) {
                   "p",
                   { class: "desk-head" },
                   h("strong", { text: itemText(i.item_id, i.tag_seen) }),
-                  h("span", { class: "tag tag-direction", text: tOr("media_direction_", i.direction) }),
+                  h("span", {
+                    class: "tag tag-direction",
+                    text: tOr("media_direction_", i.direction),
+                  }),
                 ),
                 h(
                   "p",
@@ -228,7 +259,9 @@ function mount(root, ctx) {
                   h(
                     "div",
                     { class: "desk-actions" },
-                    button(i.tag_seen, "confirm-second", "ok", t("media_confirm"), () => openConfirm(i)),
+                    button(i.tag_seen, "confirm-second", "ok", t("media_confirm"), () =>
+                      openConfirm(i),
+                    ),
                   ),
               ),
             ),
@@ -307,7 +340,10 @@ function mount(root, ctx) {
           result: values.result,
           notes: values.notes || null,
         });
-        const message = { key: "media_inspected", vars: { tag: done.tag_seen, outcome: outcomeText(done) } };
+        const message = {
+          key: "media_inspected",
+          vars: { tag: done.tag_seen, outcome: outcomeText(done) },
+        };
         noticeMessage = message;
         ctx.status(t(message.key, message.vars));
         void load();
@@ -339,7 +375,10 @@ function mount(root, ctx) {
           result: values.result,
           notes: values.notes || null,
         });
-        noticeMessage = { key: "media_inspected", vars: { tag: done.tag_seen, outcome: outcomeText(done) } };
+        noticeMessage = {
+          key: "media_inspected",
+          vars: { tag: done.tag_seen, outcome: outcomeText(done) },
+        };
         void load();
       },
     });
@@ -424,6 +463,7 @@ function mount(root, ctx) {
       window.clearTimeout(debounce);
       debounce = window.setTimeout(() => void load(), DEBOUNCE_MS);
     }),
+    ctx.hub.on("ready", () => void load()),
     onLangChange(() => {
       render();
       dialog.relabel();

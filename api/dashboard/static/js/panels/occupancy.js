@@ -153,11 +153,7 @@ function mount(root, ctx) {
         h("span", { text: t("inside_since", { time: formatTime(o.since) }) }),
         ageElement(o.since, "age_for"),
         escortGone &&
-          h(
-            "strong",
-            { class: "tag tag-alarm" },
-            h("span", { text: t("escort_not_inside") }),
-          ),
+          h("strong", { class: "tag tag-alarm" }, h("span", { text: t("escort_not_inside") })),
       ),
       actions,
     );
@@ -227,10 +223,10 @@ function mount(root, ctx) {
       confirmIcon: "unlocked",
       returnTo: () => heading,
       async submit(values) {
-        const result = await ctx.api.post(
-          `/zones/${encodeURIComponent(zoneId)}/passback/forgive`,
-          { person_id: o.person_id, note: values.note },
-        );
+        const result = await ctx.api.post(`/zones/${encodeURIComponent(zoneId)}/passback/forgive`, {
+          person_id: o.person_id,
+          note: values.note,
+        });
         ctx.status(t("forgive_done", { name: nameOf(o.person_id), seq: result.seq }));
         void loadZone(zoneId);
       },
@@ -244,9 +240,15 @@ function mount(root, ctx) {
   async function loadZone(zoneId) {
     const occ = await ctx.api.get(`/zones/${encodeURIComponent(zoneId)}/occupancy`);
     for (const o of occ.occupants) {
-      if (o.name) ctx.people.remember({ id: o.person_id, name: o.name, kind: o.kind, organisation: null });
+      if (o.name)
+        ctx.people.remember({ id: o.person_id, name: o.name, kind: o.kind, organisation: null });
       if (o.escorted_by && o.escort_name)
-        ctx.people.remember({ id: o.escorted_by, name: o.escort_name, kind: "staff", organisation: null });
+        ctx.people.remember({
+          id: o.escorted_by,
+          name: o.escort_name,
+          kind: "staff",
+          organisation: null,
+        });
     }
     zones.set(
       zoneId,
@@ -280,6 +282,10 @@ function mount(root, ctx) {
     ctx.hub.on("occupancy", (/** @type {{zone_id: string, occupants: Occupant[]}} */ update) => {
       zones.set(update.zone_id, update.occupants);
       render();
+    }),
+    ctx.hub.on("ready", () => {
+      // Entries and exits while the stream was down: ask again.
+      if (plan) void Promise.all(plan.zones.map((z) => loadZone(z.id))).catch(() => undefined);
     }),
     onLangChange(() => {
       render();

@@ -135,7 +135,10 @@ function mount(root, ctx) {
           h("strong", { class: "tag tag-outsider", text: t("outsider") }),
         ),
         v.organisation && h("span", { class: "desk-org", text: v.organisation }),
-        h("span", { class: `visit-status status-text-${v.status}`, text: tOr("visit_status_", v.status) }),
+        h("span", {
+          class: `visit-status status-text-${v.status}`,
+          text: tOr("visit_status_", v.status),
+        }),
         overstay && h("strong", { class: "tag tag-alarm", text: t("visit_overstay") }),
       ),
       h(
@@ -375,7 +378,10 @@ function mount(root, ctx) {
     if (!canDesk || !ctx.can("people:read")) return;
     try {
       const page = await ctx.api.get("/people", { kind: "staff", limit: 100 });
-      staff = page.items.map((/** @type {{id: string, name: string}} */ p) => ({ id: p.id, name: p.name }));
+      staff = page.items.map((/** @type {{id: string, name: string}} */ p) => ({
+        id: p.id,
+        name: p.name,
+      }));
     } catch {
       staff = []; // the check-in form then offers no escort, and says so when submitted
     }
@@ -391,6 +397,7 @@ function mount(root, ctx) {
         void loadStaff();
       }, DEBOUNCE_MS);
     }),
+    ctx.hub.on("ready", () => void load()),
     onLangChange(() => {
       render();
       dialog.relabel();
