@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench install services
+.PHONY: demo test lint bench install services resilience
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,3 +30,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/sekisho bench $(ARGS)
+
+# The long resilience drills (issue 9; not in CI): 1,000 crash points, schema fuzzing per role with
+# every phase, 20,000 examples per parser property. Results in resilience-results.json.
+resilience: $(STAMP) services
+	$(BIN)/python -m resilience all $(ARGS)

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, select
 
+from gateway.compact import release_free_memory
 from gateway.config.site import SiteConfig
 from gateway.credential_store import CredentialStore, StoreBuilder
 from gateway.decision import AuthorizationEntry, CredentialEntry, TrainingEntry, WorkOrderEntry
@@ -124,6 +125,7 @@ class AccessIndex:
         with self._lock:
             self._state = _State(store)
             self._changed()
+        release_free_memory()
 
     def reload_person(self, engine: Engine, person_id: str) -> None:
         """Replace everything known about one person."""

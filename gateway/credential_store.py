@@ -3,20 +3,23 @@
 Held once per row, in flat arrays (``gateway.compact``): the card as one integer packing format,
 facility and number (the key and its masked form are derived from it on demand), ids as 16 raw
 bytes, times as int64 microseconds, enums as one byte. Held once per person: name, kind,
-enabled, contract end, and the chains of their credentials, authorizations and trainings.
-Authorizations share one interned "shape" (zone, schedule, validity, purpose, supervisor) and
-keep only their id and certification time of their own. At 2 million people, each with a card,
-an authorization and a training, this is about 130 bytes a credential instead of ~1.5 KB of
-objects.
+enabled, contract end. A person's credentials, authorizations and trainings are stored next to
+each other, so one array of start rows per person finds them all (and, by bisection, the holder
+of a credential). Authorizations share an interned "shape" (zone, schedule, validity, purpose,
+supervisor) and keep only their id and certification time of their own. At 2 million people,
+each with a card, an authorization and a training, this is about 140 bytes a person instead of
+about 1.8 KB of objects.
 
-The snapshot is built once (``StoreBuilder``) and never changed: ``AccessIndex`` keeps what the
+The store is built once (``StoreBuilder``) and never changed: ``AccessIndex`` keeps what the
 API changes afterwards in a small overlay of ordinary entries in front of it.
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 from gateway.compact import (
@@ -26,6 +29,7 @@ from gateway.compact import (
     SparseTextColumn,
     TextColumn,
     TimeColumn,
+    take,
 )
 from gateway.decision import AuthorizationEntry, CredentialEntry, TrainingEntry, WorkOrderEntry
 from gateway.domain import (
@@ -44,12 +48,11 @@ _STATUSES = tuple(CredentialStatus)
 _STATUS_INDEX = {s: i for i, s in enumerate(_STATUSES)}
 _KINDS = tuple(PersonKind)
 _KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
-_NONE = -1  # end of a chain
-# What authorizations share: zone, schedule, valid from, valid to, purpose, supervisor.
-Shape = tuple[str, CompiledSchedule, datetime | None, datetime | None, str | None, bool]
 # A card code: format index in bits 48+, facility (≤ 16 bits) in 32-47, number (≤ 32 bits) below.
 _FORMAT_SHIFT, _FACILITY_SHIFT = 48, 32
 _FACILITY_MASK, _NUMBER_MASK = 0xFFFF, 0xFFFF_FFFF
+# What authorizations share: zone, schedule, valid from, valid to, purpose, supervisor.
+Shape = tuple[str, CompiledSchedule, datetime | None, datetime | None, str | None, bool]
 
 
 def _decimal(text: str) -> int | None:
@@ -86,94 +89,251 @@ def masked_of(code: int) -> str:
     return mask_card_number(_FORMATS[code >> _FORMAT_SHIFT], code & _NUMBER_MASK)
 
 
-class _Chains:
-    """Rows of one kind (credentials, authorizations, trainings) linked per person, in order."""
+class _Owners:
+    """While building: the person each added row belongs to; then, each person's first row."""
 
-    __slots__ = ("first", "last", "next")
+    __slots__ = ("owner", "sorted")
 
     def __init__(self) -> None:
-        self.first = array("i")  # per person: their first row, or _NONE
-        self.last = array("i")  # per person, while building: their last row
-        self.next = array("i")  # per row: the same person's next row, or _NONE
+        """No rows yet."""
+        self.owner = array("I")
+        self.sorted = True  # rows came grouped by person, in person order (no reordering)
 
-    def add_person(self) -> None:
-        self.first.append(_NONE)
-        self.last.append(_NONE)
+    def add(self, person: int) -> None:
+        """The next row belongs to ``person``."""
+        if self.owner and person < self.owner[-1]:
+            self.sorted = False
+        self.owner.append(person)
 
-    def link(self, person: int, row: int) -> None:
-        """Append ``row`` (the newest row) to ``person``'s chain."""
-        self.next.append(_NONE)
-        tail = self.last[person]
-        if tail == _NONE:
-            self.first[person] = row
-        else:
-            self.next[tail] = row
-        self.last[person] = row
+    def group(self, people: int) -> tuple[array[int], array[int] | None]:
+        """Each person's first row (``people + 1`` entries), and the reordering that groups the
+        rows by person, keeping their order within a person (None: already grouped)."""
+        starts = array("I", bytes(4 * (people + 1)))
+        for person in self.owner:
+            starts[person + 1] += 1
+        running = 0
+        for p in range(people + 1):
+            running += starts[p]
+            starts[p] = running
+        if self.sorted:
+            return starts, None
+        cursor = array("I", starts)
+        order = array("I", bytes(4 * len(self.owner)))
+        for row, person in enumerate(self.owner):
+            order[cursor[person]] = row
+            cursor[person] += 1
+        return starts, order
 
-    def rows(self, person: int) -> list[int]:
-        """``person``'s rows, in the order they were added."""
-        out = []
-        row = self.first[person]
-        while row != _NONE:
-            out.append(row)
-            row = self.next[row]
-        return out
 
-    def seal(self) -> None:
-        """Building is over: drop the tails and the spare room the arrays grew."""
-        self.last = array("i")
-        self.first = array("i", self.first)
-        self.next = array("i", self.next)
+class _People:
+    """Per person: id, name, kind, enabled, contract end."""
+
+    __slots__ = ("contract_end", "enabled", "ids", "kinds", "names")
+
+    def __init__(self) -> None:
+        """No people yet."""
+        self.ids = IdColumn()
+        self.names = TextColumn()
+        self.kinds = bytearray()
+        self.enabled = bytearray()
+        self.contract_end = TimeColumn()
+
+    def trim(self) -> None:
+        """Drop spare room (building is over)."""
+        for column in (self.ids, self.names, self.contract_end):
+            column.trim()
+        self.kinds = bytearray(self.kinds)
+        self.enabled = bytearray(self.enabled)
 
     def nbytes(self) -> int:
-        return 4 * (len(self.first) + len(self.last) + len(self.next))
+        """Bytes held."""
+        return (
+            self.ids.nbytes()
+            + self.names.nbytes()
+            + len(self.kinds)
+            + len(self.enabled)
+            + self.contract_end.nbytes()
+        )
+
+
+class _Credentials:
+    """Per credential: id, card code, status, validity, PIN hashes."""
+
+    __slots__ = (
+        "codes",
+        "duress_pin_hash",
+        "ids",
+        "pin_hash",
+        "starts",
+        "status",
+        "valid_from",
+        "valid_to",
+    )
+
+    def __init__(self) -> None:
+        """No credentials yet."""
+        self.ids = IdColumn()
+        self.codes = array("Q")
+        self.status = bytearray()
+        self.valid_from = TimeColumn()
+        self.valid_to = TimeColumn()
+        self.pin_hash = SparseTextColumn()
+        self.duress_pin_hash = SparseTextColumn()
+        self.starts = array("I")  # per person, their first credential row
+
+    def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
+        """Group the rows by person (``order``) and drop spare room."""
+        self.starts = starts
+        if order is not None:
+            self.ids = self.ids.take(order)
+            self.codes = take(self.codes, order)
+            self.status = bytearray(self.status[r] for r in order)
+            self.valid_from = self.valid_from.take(order)
+            self.valid_to = self.valid_to.take(order)
+            self.pin_hash = self.pin_hash.take(order)
+            self.duress_pin_hash = self.duress_pin_hash.take(order)
+        for column in (self.ids, self.valid_from, self.valid_to, self.pin_hash):
+            column.trim()
+        self.duress_pin_hash.trim()
+        self.codes = array("Q", self.codes)
+        self.status = bytearray(self.status)
+
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return (
+            self.ids.nbytes()
+            + 8 * len(self.codes)
+            + len(self.status)
+            + self.valid_from.nbytes()
+            + self.valid_to.nbytes()
+            + self.pin_hash.nbytes()
+            + self.duress_pin_hash.nbytes()
+            + 4 * len(self.starts)
+        )
+
+
+class _Authorizations:
+    """Per authorization: id, shape, certification time."""
+
+    __slots__ = ("certified_at", "ids", "shape", "starts")
+
+    def __init__(self) -> None:
+        """No authorizations yet."""
+        self.ids = IdColumn()
+        self.shape = array("I")
+        self.certified_at = TimeColumn()
+        self.starts = array("I")
+
+    def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
+        """Group the rows by person (``order``) and drop spare room."""
+        self.starts = starts
+        if order is not None:
+            self.ids = self.ids.take(order)
+            self.shape = take(self.shape, order)
+            self.certified_at = self.certified_at.take(order)
+        self.ids.trim()
+        self.certified_at.trim()
+        self.shape = array("I", self.shape)
+
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return (
+            self.ids.nbytes()
+            + 4 * len(self.shape)
+            + self.certified_at.nbytes()
+            + 4 * len(self.starts)
+        )
+
+
+class _Trainings:
+    """Per training record: course and expiry."""
+
+    __slots__ = ("course", "starts", "valid_until")
+
+    def __init__(self) -> None:
+        """No trainings yet."""
+        self.course = array("I")
+        self.valid_until = TimeColumn()
+        self.starts = array("I")
+
+    def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
+        """Group the rows by person (``order``) and drop spare room."""
+        self.starts = starts
+        if order is not None:
+            self.course = take(self.course, order)
+            self.valid_until = self.valid_until.take(order)
+        self.valid_until.trim()
+        self.course = array("I", self.course)
+
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return 4 * len(self.course) + self.valid_until.nbytes() + 4 * len(self.starts)
+
+
+def _find_person(table: RowTable, ids: IdColumn, person_id: str) -> int:
+    """The row of ``person_id`` in ``table``, or -1."""
+    for row in table.candidates(hash(person_id)):
+        if ids.get(row) == person_id:
+            return row
+    return -1
 
 
 class CredentialStore:
     """The read side: find a card, read a credential's entry, find a person's credentials."""
 
-    def __init__(self, builder: StoreBuilder) -> None:
-        """Take over a finished builder's columns (use ``StoreBuilder.build``)."""
-        b = builder
-        self._people = b.people
-        self._credentials = b.credentials
-        self._authorizations = b.authorizations
-        self._trainings = b.trainings
-        self._shapes = b.shapes.values
-        self._courses = b.courses.values
-        self._work_orders = {p: tuple(w) for p, w in b.work_orders.items()}
-        self._codes = b.codes
-        self._cards = RowTable(len(b.codes))
-        for row, code in enumerate(b.codes):
+    def __init__(
+        self,
+        *,
+        people: _People,
+        person_table: RowTable,
+        credentials: _Credentials,
+        authorizations: _Authorizations,
+        trainings: _Trainings,
+        shapes: list[Shape],
+        courses: list[str],
+        work_orders: dict[int, tuple[WorkOrderEntry, ...]],
+    ) -> None:
+        """Take finished columns (use ``StoreBuilder.build``)."""
+        self._people = people
+        self._person_table = person_table
+        self._credentials = credentials
+        self._authorizations = authorizations
+        self._trainings = trainings
+        self._shapes = shapes
+        self._courses = courses
+        self._work_orders = work_orders
+        codes = credentials.codes
+        self._cards = RowTable(len(codes))
+        for row, code in enumerate(codes):
             self._cards.add(code, row)
-        self._person_table = b.person_table()
 
     def __len__(self) -> int:
         """Credentials held."""
-        return len(self._codes)
+        return len(self._credentials.codes)
 
     def find(self, card_key: str) -> int:
         """The credential row of a card key, or -1."""
         code = card_code(card_key)
-        return -1 if code is None else self._cards.find(code, self._codes)
+        return -1 if code is None else self._cards.find(code, self._credentials.codes)
 
     def card_key(self, row: int) -> str:
         """The card key of a credential row."""
-        return card_key_of(self._codes[row])
+        return card_key_of(self._credentials.codes[row])
 
     def person_row(self, person_id: str) -> int:
         """The row of a person, or -1."""
         return _find_person(self._person_table, self._people.ids, person_id)
 
-    def credential_rows(self, person: int) -> list[int]:
+    def credential_rows(self, person: int) -> range:
         """The credential rows of a person row, in load order."""
-        return self._credentials.chains.rows(person)
+        starts = self._credentials.starts
+        return range(starts[person], starts[person + 1])
 
     def entry(self, row: int) -> CredentialEntry:
         """The full entry of a credential row, as the decision reads it."""
         c, p = self._credentials, self._people
-        person = c.person[row]
-        code = self._codes[row]
+        person = bisect_right(c.starts, row) - 1
+        code = c.codes[row]
         return CredentialEntry(
             c.ids.get(row),
             card_key_of(code),
@@ -194,9 +354,10 @@ class CredentialStore:
         )
 
     def _authorizations_of(self, person: int) -> tuple[AuthorizationEntry, ...]:
+        """A person's authorizations, in load order."""
         a = self._authorizations
         out = []
-        for row in a.chains.rows(person):
+        for row in range(a.starts[person], a.starts[person + 1]):
             zone, schedule, valid_from, valid_to, purpose, supervisor = self._shapes[a.shape[row]]
             out.append(
                 AuthorizationEntry(
@@ -213,16 +374,17 @@ class CredentialStore:
         return tuple(out)
 
     def _trainings_of(self, person: int) -> tuple[TrainingEntry, ...]:
+        """A person's training records, in load order."""
         t = self._trainings
         return tuple(
             TrainingEntry(self._courses[t.course[row]], t.valid_until.get(row))
-            for row in t.chains.rows(person)
+            for row in range(t.starts[person], t.starts[person + 1])
         )
 
     def nbytes(self) -> dict[str, int]:
         """Bytes held by the columns, per part (interned values and odd ids not counted)."""
         return {
-            "cards": self._cards.nbytes() + 8 * len(self._codes),
+            "card table": self._cards.nbytes(),
             "people": self._people.nbytes() + self._person_table.nbytes(),
             "credentials": self._credentials.nbytes(),
             "authorizations": self._authorizations.nbytes(),
@@ -230,136 +392,23 @@ class CredentialStore:
         }
 
 
-class _People:
-    __slots__ = ("contract_end", "enabled", "ids", "kinds", "names")
-
-    def trim(self) -> None:
-        for column in (self.ids, self.names, self.contract_end):
-            column.trim()
-        self.kinds = bytearray(self.kinds)
-        self.enabled = bytearray(self.enabled)
-
-    def __init__(self) -> None:
-        self.ids = IdColumn()
-        self.names = TextColumn()
-        self.kinds = bytearray()
-        self.enabled = bytearray()
-        self.contract_end = TimeColumn()
-
-    def nbytes(self) -> int:
-        return (
-            self.ids.nbytes()
-            + self.names.nbytes()
-            + len(self.kinds)
-            + len(self.enabled)
-            + self.contract_end.nbytes()
-        )
-
-
-class _Credentials:
-    __slots__ = (
-        "chains",
-        "duress_pin_hash",
-        "ids",
-        "person",
-        "pin_hash",
-        "status",
-        "valid_from",
-        "valid_to",
-    )
-
-    def trim(self) -> None:
-        for column in (self.ids, self.valid_from, self.valid_to, self.pin_hash):
-            column.trim()
-        self.duress_pin_hash.trim()
-        self.person = array("I", self.person)
-        self.status = bytearray(self.status)
-        self.chains.seal()
-
-    def __init__(self) -> None:
-        self.ids = IdColumn()
-        self.person = array("I")
-        self.status = bytearray()
-        self.valid_from = TimeColumn()
-        self.valid_to = TimeColumn()
-        self.pin_hash = SparseTextColumn()
-        self.duress_pin_hash = SparseTextColumn()
-        self.chains = _Chains()
-
-    def nbytes(self) -> int:
-        return (
-            self.ids.nbytes()
-            + 4 * len(self.person)
-            + len(self.status)
-            + self.valid_from.nbytes()
-            + self.valid_to.nbytes()
-            + self.pin_hash.nbytes()
-            + self.duress_pin_hash.nbytes()
-            + self.chains.nbytes()
-        )
-
-
-class _Authorizations:
-    __slots__ = ("certified_at", "chains", "ids", "shape")
-
-    def trim(self) -> None:
-        self.ids.trim()
-        self.certified_at.trim()
-        self.shape = array("I", self.shape)
-        self.chains.seal()
-
-    def __init__(self) -> None:
-        self.ids = IdColumn()
-        self.shape = array("I")
-        self.certified_at = TimeColumn()
-        self.chains = _Chains()
-
-    def nbytes(self) -> int:
-        return (
-            self.ids.nbytes()
-            + 4 * len(self.shape)
-            + self.certified_at.nbytes()
-            + self.chains.nbytes()
-        )
-
-
-class _Trainings:
-    __slots__ = ("chains", "course", "valid_until")
-
-    def trim(self) -> None:
-        self.valid_until.trim()
-        self.course = array("I", self.course)
-        self.chains.seal()
-
-    def __init__(self) -> None:
-        self.course = array("I")
-        self.valid_until = TimeColumn()
-        self.chains = _Chains()
-
-    def nbytes(self) -> int:
-        return 4 * len(self.course) + self.valid_until.nbytes() + self.chains.nbytes()
-
-
-def _find_person(table: RowTable, ids: IdColumn, person_id: str) -> int:
-    for row in table.candidates(hash(person_id)):
-        if ids.get(row) == person_id:
-            return row
-    return -1
-
-
 class StoreBuilder:
     """Fills the columns row by row: every person first, then what they hold, in any order."""
 
     def __init__(self) -> None:
         """Nothing added yet."""
-        self.people = _People()
-        self.credentials = _Credentials()
-        self.authorizations = _Authorizations()
-        self.trainings = _Trainings()
-        self.shapes: Interned[Shape] = Interned()
-        self.courses: Interned[str] = Interned()
-        self.work_orders: dict[int, list[WorkOrderEntry]] = defaultdict(list)
-        self.codes = array("Q")
+        self._people = _People()
+        self._credentials = _Credentials()
+        self._authorizations = _Authorizations()
+        self._trainings = _Trainings()
+        self._owners = {
+            "credentials": _Owners(),
+            "authorizations": _Owners(),
+            "trainings": _Owners(),
+        }
+        self._shapes: Interned[Shape] = Interned()
+        self._courses: Interned[str] = Interned()
+        self._work_orders: dict[int, list[WorkOrderEntry]] = defaultdict(list)
         self._person_table: RowTable | None = None
 
     def person(
@@ -373,27 +422,21 @@ class StoreBuilder:
         """Add a person (before anything they hold)."""
         if self._person_table is not None:
             raise RuntimeError("people are added before anything they hold")
-        p = self.people
+        p = self._people
         p.ids.append(person_id)
         p.names.append(name)
         p.kinds.append(_KIND_INDEX[kind])
         p.enabled.append(1 if enabled else 0)
         p.contract_end.append(contract_end)
-        self.credentials.chains.add_person()
-        self.authorizations.chains.add_person()
-        self.trainings.chains.add_person()
 
-    def person_table(self) -> RowTable:
-        """The person-id lookup table (made once every person is in)."""
+    def _person(self, person_id: str) -> int:
+        """The row of a person added before, or -1 (the person table is made on first use)."""
         if self._person_table is None:
-            ids = self.people.ids
+            ids = self._people.ids
             self._person_table = RowTable(len(ids))
             for row in range(len(ids)):
                 self._person_table.add(hash(ids.get(row)), row)
-        return self._person_table
-
-    def _person(self, person_id: str) -> int:
-        return _find_person(self.person_table(), self.people.ids, person_id)
+        return _find_person(self._person_table, self._people.ids, person_id)
 
     def credential(
         self,
@@ -412,30 +455,24 @@ class StoreBuilder:
         person = self._person(person_id)
         if code is None or person < 0:
             return False
-        c = self.credentials
-        row = len(self.codes)
-        self.codes.append(code)
+        c = self._credentials
+        self._owners["credentials"].add(person)
+        c.codes.append(code)
         c.ids.append(credential_id)
-        c.person.append(person)
         c.status.append(_STATUS_INDEX[status])
         c.valid_from.append(valid_from)
         c.valid_to.append(valid_to)
         c.pin_hash.append(pin_hash)
         c.duress_pin_hash.append(duress_pin_hash)
-        c.chains.link(person, row)
         return True
 
-    def authorization(
-        self,
-        person_id: str,
-        entry: AuthorizationEntry,
-    ) -> None:
+    def authorization(self, person_id: str, entry: AuthorizationEntry) -> None:
         """Add an authorization of a known person (others are ignored)."""
         person = self._person(person_id)
         if person < 0:
             return
-        a = self.authorizations
-        row = len(a.shape)
+        a = self._authorizations
+        self._owners["authorizations"].add(person)
         a.ids.append(entry.authorization_id)
         shape: Shape = (
             entry.zone_id,
@@ -445,33 +482,40 @@ class StoreBuilder:
             entry.purpose,
             entry.supervisor,
         )
-        a.shape.append(self.shapes.handle(shape))
+        a.shape.append(self._shapes.handle(shape))
         a.certified_at.append(entry.certified_at)
-        a.chains.link(person, row)
 
     def training(self, person_id: str, course: str, valid_until: datetime | None) -> None:
         """Add a training record of a known person (others are ignored)."""
         person = self._person(person_id)
         if person < 0:
             return
-        t = self.trainings
-        row = len(t.course)
-        t.course.append(self.courses.handle(course))
-        t.valid_until.append(valid_until)
-        t.chains.link(person, row)
+        self._owners["trainings"].add(person)
+        self._trainings.course.append(self._courses.handle(course))
+        self._trainings.valid_until.append(valid_until)
 
     def work_order(self, person_id: str, order: WorkOrderEntry) -> None:
         """Add an approved work order of a known person (others are ignored)."""
         person = self._person(person_id)
         if person >= 0:
-            self.work_orders[person].append(order)
+            self._work_orders[person].append(order)
 
     def build(self) -> CredentialStore:
-        """The finished, read-only store."""
-        self.person_table()
-        self.people.trim()
-        self.credentials.trim()
-        self.authorizations.trim()
-        self.trainings.trim()
-        self.codes = array("Q", self.codes)
-        return CredentialStore(self)
+        """The finished, read-only store (the builder is spent)."""
+        self._person("")  # makes the person table if nothing was added after the people
+        assert self._person_table is not None
+        people = len(self._people.ids)
+        self._people.trim()
+        self._credentials.finish(*self._owners.pop("credentials").group(people))
+        self._authorizations.finish(*self._owners.pop("authorizations").group(people))
+        self._trainings.finish(*self._owners.pop("trainings").group(people))
+        return CredentialStore(
+            people=self._people,
+            person_table=self._person_table,
+            credentials=self._credentials,
+            authorizations=self._authorizations,
+            trainings=self._trainings,
+            shapes=self._shapes.values,
+            courses=self._courses.values,
+            work_orders={p: tuple(w) for p, w in self._work_orders.items()},
+        )

@@ -339,7 +339,7 @@ class CrashCampaign:
         restart_s: float | None = None
         try:
             if during_startup:
-                kill_after = self._rng.uniform(0.0, 3.0)
+                kill_after = self._rng.uniform(0.0, 1.5)
                 await asyncio.sleep(kill_after)
             else:
                 await self._ready(gateway, api, sim)

@@ -55,6 +55,7 @@ class BadgeBody(_Body):
     reader: str
     card: str
     pin: str | None = None
+    timed: bool = False  # answer submitted_ns too (benchmarks)
 
 
 class KeysBody(_Body):
@@ -145,7 +146,7 @@ async def _feedback(site: SimSite, _body: dict[str, Any], args: list[str]) -> An
 async def _badge(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
     """POST /badge."""
     req = _parse(BadgeBody, body)
-    return await site.badge(req.reader, req.card, req.pin)
+    return await site.badge(req.reader, req.card, req.pin, timed=req.timed)
 
 
 async def _keys(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
@@ -208,6 +209,13 @@ async def _camera(site: SimSite, body: dict[str, Any], _args: list[str]) -> Any:
     )
 
 
+async def _coil_writes(site: SimSite, _body: dict[str, Any], args: list[str]) -> Any:
+    """GET /modules/{id}/coil-writes/{since_ns}."""
+    if not args[1].isdigit():
+        raise HttpError(HTTPStatus.BAD_REQUEST, "since_ns is a non-negative integer")
+    return site.coil_writes(args[0], int(args[1]))
+
+
 async def _camera_get(site: SimSite, _body: dict[str, Any], args: list[str]) -> Any:
     """GET /cameras/{id}."""
     return site.camera_view(args[0])
@@ -228,6 +236,7 @@ ROUTES: dict[tuple[str, tuple[str, ...]], Handler] = {
     ("POST", ("sensor",)): _sensor,
     ("POST", ("camera",)): _camera,
     ("GET", ("cameras", "*")): _camera_get,
+    ("GET", ("modules", "*", "coil-writes", "*")): _coil_writes,
 }
 
 

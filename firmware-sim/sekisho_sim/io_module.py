@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,6 +48,7 @@ _MAX_REGISTERS = 125  # Modbus limit on registers per read request
 _COIL_WRITES = frozenset({5, 15})
 _MAX_POINTS = 2000  # Modbus limit on bits per read request
 _NO_INPUTS: Mapping[str, int] = MappingProxyType({})
+COIL_LOG_SIZE = 200_000  # coil writes kept for ``coil_writes`` (about an hour at 64 doors/s)
 
 
 class SimModuleError(Exception):
@@ -236,6 +238,8 @@ class SimIOModule:
         # Called as (coil, level, time.perf_counter_ns()) for every coil a client writes; benchmarks
         # use it to time badge → strike from this side of the wire.
         self.on_coil_write: Callable[[int, bool, int], None] | None = None
+        # The same, kept for a benchmark in another process (``coil_writes``; newest last).
+        self._coil_log: deque[tuple[int, bool, int]] = deque(maxlen=COIL_LOG_SIZE)
 
     def _add_door(self, spec: SimDoorSpec, used_coils: dict[int, str]) -> None:
         """Register one door, refusing points out of range or wired twice."""
@@ -421,8 +425,10 @@ class SimIOModule:
                     return ExcCodes.ILLEGAL_ADDRESS
                 for offset, level in enumerate(values):
                     self._coils[address + offset] = bool(level)
+                    written_ns = time.perf_counter_ns()
+                    self._coil_log.append((address + offset, bool(level), written_ns))
                     if self.on_coil_write is not None:
-                        self.on_coil_write(address + offset, bool(level), time.perf_counter_ns())
+                        self.on_coil_write(address + offset, bool(level), written_ns)
             if func_code == _INPUT_READ:
                 _pack_bits(self._input_levels(now), registers)
             elif func_code == _REGISTER_READ:
@@ -549,6 +555,15 @@ class SimIOModule:
         with self._lock:
             self._settle(now)
             return self._input_levels(now)[point]
+
+    def coil_writes(self, since_ns: int = 0) -> list[tuple[int, bool, int]]:
+        """Coil writes received at ``time.perf_counter_ns()`` >= ``since_ns``: (coil, level, ns).
+
+        CLOCK_MONOTONIC is shared by the processes of one Linux host, so another process can
+        compare these times with its own ``perf_counter_ns`` (badge → strike from outside).
+        """
+        with self._lock:
+            return [w for w in self._coil_log if w[2] >= since_ns]
 
     def coil(self, point: int) -> bool:
         """Whether relay ``point`` is energised now (after any watchdog drop)."""

@@ -385,8 +385,13 @@ class SimSite:
 
     # ------------------------------------------------------------------------- actions
 
-    async def badge(self, reader_id: str, card: str, pin: str | None = None) -> dict[str, Any]:
-        """Present a card; with a PIN, wait for the amber prompt (or 2 s), then type PIN + '#'."""
+    async def badge(
+        self, reader_id: str, card: str, pin: str | None = None, *, timed: bool = False
+    ) -> dict[str, Any]:
+        """Present a card; with a PIN, wait for the amber prompt (or 2 s), then type PIN + '#'.
+
+        ``timed`` adds ``submitted_ns``: ``time.perf_counter_ns()`` as the card goes to the reader.
+        """
         self._check_reader(reader_id)
         key = self.resolve_card(card)
         if pin is not None and not pin.isdigit():
@@ -395,6 +400,8 @@ class SimSite:
         if reader_id in self._rdm:
             if pin is not None:
                 raise SiteError(f"reader {reader_id} is an RDM6300: it has no keypad")
+            if timed:
+                result["submitted_ns"] = time.perf_counter_ns()
             self._call(lambda: self._rdm[reader_id].card(key))
             return result
         reader = next(r for b in self.spec.osdp_buses for r in b.readers if r.id == reader_id)
@@ -403,6 +410,8 @@ class SimSite:
         bus = self._osdp(reader_id)
         before = bus.feedback(reader_id)
         after = before[-1].at if before else None
+        if timed:
+            result["submitted_ns"] = time.perf_counter_ns()  # for badge → strike from outside
         self._call(lambda: bus.card(reader_id, key))
         if pin is None:
             return result
@@ -444,6 +453,13 @@ class SimSite:
         """What a door looks like now."""
         module = self._door_owner(door_id)
         return {"module": module.module_id, **_jsonable_view(module.door_view(door_id))}
+
+    def coil_writes(self, module_id: str, since_ns: int = 0) -> dict[str, Any]:
+        """Coil writes a module received since ``since_ns`` (``time.perf_counter_ns``)."""
+        return {
+            "module": module_id,
+            "writes": [list(w) for w in self._module(module_id).coil_writes(since_ns)],
+        }
 
     async def fault(self, device_id: str, action: str) -> dict[str, Any]:
         """Cut or restore a reader, a whole OSDP bus or a module."""

@@ -21,9 +21,11 @@ from sqlmodel import Session
 
 from gateway.access_index import AccessIndex
 from gateway.compact import IdColumn, RowTable, SparseTextColumn, TextColumn, TimeColumn
-from gateway.config.site import SiteConfig
-from gateway.credential_store import card_code, card_key_of, masked_of
+from gateway.config.site import ALWAYS, SiteConfig
+from gateway.credential_store import StoreBuilder, card_code, card_key_of, masked_of
+from gateway.decision import AuthorizationEntry
 from gateway.domain import CardId, CredentialFormat, CredentialStatus, PersonKind
+from gateway.schedule import CompiledSchedule
 from gateway.storage.models import (
     Authorization,
     Credential,
@@ -45,6 +47,7 @@ SITE = SiteConfig.model_validate(
     }
 )
 T0 = datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
+ALWAYS_C = CompiledSchedule.compile(ALWAYS)
 
 
 def add_person(
@@ -323,6 +326,53 @@ def test_the_cache_stays_small(engine: Engine, monkeypatch: pytest.MonkeyPatch) 
     for _ in range(2):
         assert [e.card_key if (e := index.lookup(k)) else None for k in keys] == keys
     assert len(index._cache) == 2
+
+
+def test_rows_given_out_of_person_order_are_grouped() -> None:
+    """The database may return what people hold in any order: the store groups it, keeping
+    each person's own order."""
+    b = StoreBuilder()
+    people = ["p0", "p1", "p2", "0123456789abcdef0123456789abcdef"]
+    for n, pid in enumerate(people):
+        b.person(pid, f"N{n}", PersonKind.STAFF, enabled=n != 1, contract_end=None)
+    cards = [("H10301:0:5", 2), ("H10301:0:1", 0), ("H10301:0:6", 2), ("H10301:0:3", 1)]
+    for n, (card, owner) in enumerate(cards):
+        assert b.credential(
+            f"c{n}",
+            people[owner],
+            card,
+            status=CredentialStatus.ENABLED,
+            valid_from=T0 if owner == 2 else None,
+            valid_to=None,
+            pin_hash=f"h{n}" if n % 2 == 0 else None,
+            duress_pin_hash=None,
+        )
+    assert not b.credential(
+        "c9", "nobody", "H10301:0:9", status=CredentialStatus.ENABLED, valid_from=None,
+        valid_to=None, pin_hash=None, duress_pin_hash=None,
+    )  # fmt: skip
+    for n, owner in enumerate([3, 2, 0, 2]):
+        auth = AuthorizationEntry(f"a{n}", f"zone{n}", ALWAYS_C, None, None, None, T0, False)
+        b.authorization(people[owner], auth)
+    for course, owner in [("x", 2), ("y", 0), ("z", 2)]:
+        b.training(people[owner], course, None)
+    store = b.build()
+    assert len(store) == 4
+    for n, (card, owner) in enumerate(cards):
+        entry = store.entry(store.find(card))
+        assert (entry.credential_id, entry.person_id) == (f"c{n}", people[owner])
+        assert entry.pin_hash == (f"h{n}" if n % 2 == 0 else None)
+        assert entry.valid_from == (T0 if owner == 2 else None)
+        assert entry.person_enabled is (owner != 1)
+    two = store.entry(store.find("H10301:0:6"))
+    assert [a.authorization_id for a in two.authorizations] == ["a1", "a3"]
+    assert [t.course for t in two.trainings] == ["x", "z"]
+    assert [store.card_key(r) for r in store.credential_rows(store.person_row("p2"))] == [
+        "H10301:0:5",
+        "H10301:0:6",
+    ]
+    assert list(store.credential_rows(store.person_row(people[3]))) == []
+    assert store.find("H10301:0:9") == -1
 
 
 @given(

@@ -32,7 +32,7 @@ async def test_kill_9_at_50_points_loses_and_duplicates_nothing(tmp_path: Path) 
 async def test_kill_9_of_a_freshly_executed_sekisho_run(tmp_path: Path) -> None:
     """The same drill with ``sekisho run`` executed anew each time (no pre-imported launcher)."""
     report = await CrashCampaign(
-        tmp_path / "site", points=2, seed=3, mode="exec", startup_share=0.0
+        tmp_path / "site", points=1, seed=3, mode="exec", startup_share=0.0
     ).run()
     assert report.problems == [], "\n".join(report.problems)
     assert all(p.restart_s is not None for p in report.points)

@@ -17,7 +17,7 @@ from resilience.fuzz_api import live_site, run_schemathesis
 async def test_openapi_schema_fuzz_finds_no_5xx_and_no_schema_violation(tmp_path: Path) -> None:
     async with live_site(tmp_path / "site") as site:
         reports = []
-        for role, budget in (("operator", 30), ("auditor", 15)):
+        for role, budget in (("operator", 25), ("auditor", 12)):
             reports.append(
                 run_schemathesis(
                     site.base_url,
