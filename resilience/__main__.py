@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _say(data: dict[str, Any]) -> None:
+    """One JSON line on stdout."""
     sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
 
@@ -38,6 +39,7 @@ def crash(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     started = time.monotonic()
 
     def progress(line: str) -> None:
+        """Each point's line, with --verbose."""
         if args.verbose:
             sys.stdout.write(line + "\n")
 
@@ -55,6 +57,7 @@ def fuzz_api(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Schemathesis per role, all phases including coverage."""
 
     async def go() -> list[dict[str, Any]]:
+        """One live site, one schemathesis run per role."""
         results = []
         async with live_site(work / "fuzz-api") as site:
             for role in args.roles.split(","):

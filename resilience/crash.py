@@ -140,6 +140,7 @@ class _LogCheck:
     """Reads the log incrementally between runs and checks the campaign's invariants."""
 
     def __init__(self, paths: SitePaths) -> None:
+        """Check the log in ``paths`` against the site's checkpoint key."""
         self._paths = paths
         self._verifier = load_verifier(str(paths.checkpoint_pub))
         self.rows: dict[int, dict[str, Any]] = {}
@@ -183,6 +184,7 @@ class _LogCheck:
         return problems
 
     def _acknowledged(self, ledger: Ledger) -> list[str]:
+        """Problems with what the clients were told: lost, changed or duplicated records."""
         problems: list[str] = []
         for person, seqs in self._decisions.items():
             if person in ledger.presented and len(seqs) > 1:
@@ -225,6 +227,7 @@ def _content_key(rec: dict[str, Any]) -> str:
 
 
 def _plain(value: object) -> object:
+    """A value as it compares across reads (times without their zone)."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=None).isoformat()
     return value
@@ -285,10 +288,9 @@ class CrashCampaign:
             gw_log = self._work / "gateway.log"
             try:
                 for point in range(1, self._points + 1):
-                    gateway, result = await self._point(
+                    result = await self._point(
                         point, launcher, args, gw_log, api, sim, pool, checker
                     )
-                    gateway = None
                     results.append(result)
                     self._log(
                         f"point {point}: restart {result.restart_s} s, "
@@ -330,7 +332,8 @@ class CrashCampaign:
         sim: SimControl,
         pool: Iterator[Cardholder],
         checker: _LogCheck,
-    ) -> tuple[None, PointResult]:
+    ) -> PointResult:
+        """Start, wait, burst, kill; then check the log (the gateway is always dead after)."""
         problems: list[str] = []
         head_before = checker.head
         started = time.monotonic()
@@ -350,7 +353,7 @@ class CrashCampaign:
         finally:
             gateway.kill9()
         problems += await asyncio.to_thread(checker.check, self.ledger)
-        result = PointResult(
+        return PointResult(
             point,
             during_startup,
             restart_s,
@@ -358,7 +361,6 @@ class CrashCampaign:
             checker.head - head_before,
             tuple(problems),
         )
-        return None, result
 
     async def _ready(self, gateway: GatewayProcess, api: Api, sim: SimControl) -> None:
         """Wait until the API answers and the OSDP readers are online with Secure Channel."""
@@ -424,6 +426,7 @@ class CrashCampaign:
         return next(pool, None)
 
     async def _osdp_badges(self, reader: str, sim: SimControl, pool: Iterator[Cardholder]) -> None:
+        """Badge unused cards at an OSDP reader; a green LED is an acknowledged grant."""
         while (holder := self._next(pool)) is not None:
             before = len(await sim.feedback(reader))
             self.ledger.presented.add(holder.person_id)
@@ -437,12 +440,14 @@ class CrashCampaign:
             await asyncio.sleep(self._rng.uniform(0.0, 0.2))
 
     async def _tags(self, sim: SimControl, pool: Iterator[Cardholder]) -> None:
+        """Present unused 125 kHz tags at the vault's RDM6300 reader."""
         while (holder := self._next(pool)) is not None:
             self.ledger.presented.add(holder.person_id)
             await sim.badge("vault-in", holder.em_card)
             await asyncio.sleep(self._rng.uniform(0.05, 0.3))
 
     async def _api_writes(self, point: int, api: Api) -> None:
+        """Create people and unlock the vault from the desk; 2xx answers are acknowledged."""
         n = 0
         while True:
             n += 1
@@ -461,6 +466,7 @@ class CrashCampaign:
             await asyncio.sleep(self._rng.uniform(0.0, 0.03))
 
     async def _watch_events(self, api: Api) -> None:
+        """Poll the events API as a client would; every record seen is acknowledged."""
         while True:
             page = await api.get("/events", params={"limit": 50})
             for item in page["items"]:
@@ -468,6 +474,7 @@ class CrashCampaign:
             await asyncio.sleep(0.05)
 
     async def _door_noise(self, sim: SimControl) -> None:
+        """Request-to-exit and forced openings of the vault door."""
         while True:
             await asyncio.sleep(self._rng.uniform(0.1, 0.5))
             action = self._rng.choice(("rex", "rex", "force"))

@@ -140,6 +140,7 @@ class Launcher:
             server.wait(10)
 
     def _ensure_server(self) -> subprocess.Popen[bytes]:
+        """The launcher process, started on first use (again if it died)."""
         if self._server is None or self._server.poll() is not None:
             self._server = subprocess.Popen(
                 [sys.executable, "-m", "resilience.launcher"],

@@ -24,6 +24,7 @@ class _Pair:
     tripped: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
+        """Close both sockets (shut down first, so blocked reads return)."""
         for s in (self.client, self.server):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -85,6 +86,7 @@ class TcpCut:
             self._listener.close()
 
     def _accept(self) -> None:
+        """Accept clients and start two pumps per connection, until stopped."""
         while not self._stop.is_set():
             try:
                 client, _ = self._listener.accept()
@@ -113,6 +115,7 @@ class TcpCut:
                 ).start()
 
     def _pump(self, pair: _Pair, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
+        """Copy one direction; lose the reply to a tripped request and drop the pair."""
         try:
             while True:
                 data = src.recv(65536)

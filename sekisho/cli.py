@@ -19,6 +19,7 @@ from gateway.config import ConfigError, load_site
 from gateway.storage.engine import describe
 from gateway.storage.migrate import current
 from sekisho.app import open_site, serve
+from sekisho.bench.cli import register as register_bench_command
 from sekisho.cli_audit import register as register_audit_commands
 from sekisho.demo import DemoError
 from sekisho.demo import main as demo_main
@@ -46,6 +47,7 @@ def _fail(message: str) -> None:
 
 app.add_typer(sim_app, name="sim", help="Act as people and faults on the running simulated site.")
 register_audit_commands(app)  # issue 4: audit, backup, restore, keys
+register_bench_command(app)  # issue 9: sekisho bench
 
 
 @app.command()

@@ -47,9 +47,7 @@ class Population:
     def name(self) -> str:
         """A file name that changes whenever the content would."""
         zones = "-".join(self.zones)
-        return (
-            f"people-{self.site_id}-{self.count}-{zones}-pin{self.pin_every}-s{self.seed}-v1.db"
-        )
+        return f"people-{self.site_id}-{self.count}-{zones}-pin{self.pin_every}-s{self.seed}-v1.db"
 
 
 def card_of(i: int) -> str:
@@ -92,7 +90,7 @@ def generate(population: Population, path: Path) -> None:
     engine.dispose()
     pins = [hash_secret(f"{2468 + n}") for n in range(_PIN_POOL)]
     now = datetime.now(UTC).strftime(_SQLITE_TS)
-    rng = random.Random(population.seed)
+    rng = random.Random(population.seed)  # noqa: S311 -- reproducible sample ids, not secrets
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA synchronous=OFF")
@@ -123,7 +121,9 @@ def _rows(
     for i in span:
         pid, cid, aid, tid = (f"{rng.getrandbits(128):032x}" for _ in range(4))
         facility, number = divmod(i, 65536)
-        pin = pins[i % _PIN_POOL] if population.pin_every and i % population.pin_every == 0 else None
+        pin = (
+            pins[i % _PIN_POOL] if population.pin_every and i % population.pin_every == 0 else None
+        )
         duress = pins[(i + 1) % _PIN_POOL] if pin else None
         yield (
             (pid, site, "staff", f"Person {i}", None, None, 1, None, now, now),
@@ -137,7 +137,8 @@ def _rows(
 
 def _insert(table: str, columns: str) -> str:
     names = [c.strip() for c in columns.split(",")]
-    return f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})'
+    marks = ", ".join("?" * len(names))
+    return f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({marks})'  # noqa: S608 -- names are constants of this module
 
 
 _PERSON_SQL = _insert(

@@ -20,6 +20,11 @@ class ResultsError(Exception):
     """A results file cannot be read or is not one of ours."""
 
 
+def _now() -> str:
+    """The current UTC time as ``2026-11-26T08:15:00Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def load_average() -> list[float]:
     """1, 5 and 15 minute load averages (as ``uptime`` shows them)."""
     return [round(x, 2) for x in os.getloadavg()]
@@ -35,7 +40,7 @@ class Results:
     notes: dict[str, str] = field(default_factory=dict)  # key → what the figure stands on
     sections: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # key or section → why
-    started_at: str = field(default_factory=lambda: _now())
+    started_at: str = field(default_factory=_now)
     load_before: list[float] = field(default_factory=load_average)
     load_after: list[float] = field(default_factory=list)
     finished_at: str = ""
@@ -81,16 +86,12 @@ class Results:
                     "target": t.text(),
                     "ok": t.met(self.figures.get(t.key)),
                     "on": self.notes.get(t.key, ""),
-                    **({"unavailable": self.unavailable[t.key]} if t.key in self.unavailable else {}),
+                    "unavailable": self.unavailable.get(t.key),
                 }
                 for t in TARGETS
             },
             "sections": self.sections,
         }
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def file_name(started_at: str) -> str:

@@ -115,6 +115,13 @@ class Layout:
         return out
 
 
+def layout_for(doors: int | None) -> Layout | None:
+    """A smaller layout with ``doors`` doors (up to 8 zones, 8 doors a bus); None: the default."""
+    if doors is None:
+        return None
+    return Layout(doors=doors, zones=min(8, doors), buses=max(1, -(-doors // 8)))
+
+
 def write_keys(layout: Layout, data_dir: Path) -> None:
     """A Secure Channel key file (0600) per reader, shared by the sim and the gateway."""
     for bus in range(layout.buses):

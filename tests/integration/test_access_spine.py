@@ -207,10 +207,15 @@ async def test_module_down_faults_doors_and_denies_then_recovers_locked(site: Ha
         within=20,
         what="relocked",
     )
-    cleared = {
-        r.door_id for s, r in site.written if s > after and r.kind is RecordKind.DOOR_FAULT_CLEARED
-    }
-    assert cleared == {"sr-door", "vault-door"}
+
+    def cleared() -> set[str | None]:
+        return {
+            r.door_id
+            for s, r in site.written
+            if s > after and r.kind is RecordKind.DOOR_FAULT_CLEARED
+        }
+
+    await site.wait_until(lambda: cleared() == {"sr-door", "vault-door"}, what="fault_cleared")
     assert not site.sim.door_view("sr-door")["strike_released"]  # came back fail-secure
 
 

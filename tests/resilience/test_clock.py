@@ -55,6 +55,7 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[SimulatedSite, JumpingCloc
 
 
 def _stored(h: SimulatedSite) -> list[tuple[int, datetime, str]]:
+    """(seq, ts, kind) of every stored record, in seq order."""
     with h.engine.connect() as conn:
         return [
             (int(s), ts, k)
@@ -67,6 +68,7 @@ def _stored(h: SimulatedSite) -> list[tuple[int, datetime, str]]:
 
 
 async def test_wall_clock_back_and_forward_keeps_log_order_and_door_timers(site) -> None:  # type: ignore[no-untyped-def]
+    """Jumps back and forward: timers on time, seqs in order, the log verifies."""
     h, clock = site
     strike_s = FAST_DOORS["strike_time_s"]
     held_s = FAST_DOORS["held_open_s"]

@@ -50,10 +50,12 @@ def relay(postgres_url: str) -> Iterator[tuple[TcpCut, Engine, Engine]]:
 
 
 def _rec(n: int) -> NewRecord:
+    """A door record numbered ``n`` in its detail."""
     return NewRecord(RecordKind.DOOR_OPENED, datetime.now(UTC), door_id="d1", detail={"n": n})
 
 
 def _count(engine: Engine, n: int) -> int:
+    """How many stored records carry number ``n``."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(RECORD_TABLE.c.detail).where(RECORD_TABLE.c.site_id == SITE)
@@ -62,6 +64,7 @@ def _count(engine: Engine, n: int) -> int:
 
 
 def _size(engine: Engine) -> int:
+    """Records stored for the site."""
     with engine.connect() as conn:
         return int(
             conn.execute(
@@ -71,6 +74,7 @@ def _size(engine: Engine) -> int:
 
 
 async def _until(cond, within: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``cond`` until it holds."""
     deadline = time.monotonic() + within
     while not cond():
         assert time.monotonic() < deadline, "timed out"
@@ -78,6 +82,7 @@ async def _until(cond, within: float = 30.0) -> None:  # type: ignore[no-untyped
 
 
 async def test_lost_reply_to_an_awaited_append_resolves_to_the_landed_record(relay) -> None:  # type: ignore[no-untyped-def]
+    """The writer looks at once: the caller gets the seq of the record that landed."""
     cut, through, direct = relay
     log = RecordLog(through, SITE)
     log.start()
@@ -110,6 +115,7 @@ async def test_retried_record_whose_commit_was_in_doubt_is_not_written_twice(rel
         orig = cut.lost_replies
 
         def watch() -> None:
+            """Cut the link as soon as the relay lost a reply."""
             while cut.lost_replies == orig:
                 time.sleep(0.001)
             cut.cut()

@@ -14,6 +14,7 @@ from resilience.crash import CrashCampaign
 
 
 async def test_kill_9_at_50_points_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """The CI campaign: 50 kill points, every check at each, figures printed."""
     lines: list[str] = []
     report = await CrashCampaign(tmp_path / "site", points=50, seed=9, log=lines.append).run()
     summary = report.summary()

@@ -143,6 +143,7 @@ async def _outage_and_recovery(
 
 
 async def _site(folder: Path) -> SimulatedSite:
+    """The demo site in ``folder`` with two tag holders."""
     h = await start_simulated_site(folder)
     zones = (("server-room", "always"), ("media-vault", "always"))
     await h.add_person("Suzuki Ichiro", TAG, zones=zones)
@@ -153,6 +154,7 @@ async def _site(folder: Path) -> SimulatedSite:
 async def test_disk_full_then_space_returns(
     small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """ENOSPC on a full tmpfs: grants refused, records held, written in order after."""
     caplog.set_level(logging.WARNING)
     h = await _site(small_disk / "site")
     filler: Path | None = None
@@ -178,11 +180,13 @@ def immutable() -> Iterator[list[Path]]:
 
 
 def _chattr_quietly(flag: str, paths: list[Path]) -> None:
+    """Set or clear a flag, ignoring failures (cleanup)."""
     for p in paths:
         subprocess.run(["chattr", flag, str(p)], check=False, capture_output=True)
 
 
 def _chattr(flag: str, paths: list[Path]) -> None:
+    """Set or clear a flag; skip the drill where chattr is refused."""
     done = subprocess.run(
         ["chattr", flag, *map(str, paths)], capture_output=True, text=True, check=False
     )
@@ -193,6 +197,7 @@ def _chattr(flag: str, paths: list[Path]) -> None:
 async def test_database_files_become_read_only_then_writable(
     tmp_path: Path, immutable: list[Path], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """EPERM on every write (immutable files): the same outage and recovery."""
     caplog.set_level(logging.WARNING)
     h = await _site(tmp_path / "site")
     try:

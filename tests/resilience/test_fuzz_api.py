@@ -15,6 +15,7 @@ from resilience.fuzz_api import live_site, run_schemathesis
 
 
 async def test_openapi_schema_fuzz_finds_no_5xx_and_no_schema_violation(tmp_path: Path) -> None:
+    """Operator and auditor: only ST202 tolerated; the gateway survives."""
     async with live_site(tmp_path / "site") as site:
         reports = []
         for role, budget in (("operator", 25), ("auditor", 12)):

@@ -47,6 +47,7 @@ class Tamperer:
     """Sits between the simulated readers and the line: records and rewrites their replies."""
 
     def __init__(self, h: SimulatedSite) -> None:
+        """Hook the line of the site's OSDP bus."""
         bus = h.sim._buses["bus1"]
         self._link = bus._link
         self._write = self._link.write
@@ -66,6 +67,7 @@ class Tamperer:
             self._plan.append(change)
 
     def _hook(self, data: bytes) -> int:
+        """The PD's write: record sr-in's replies and rewrite the planned ones."""
         frame = bytes(data)
         if len(frame) >= 8 and frame[0] == SOM and frame[1] & 0x7F == SR_IN:
             with self._lock:
@@ -81,10 +83,12 @@ class Tamperer:
 
 
 def bad_crc(frame: bytes) -> bytes:
+    """The frame with a wrong CRC."""
     return frame[:-1] + bytes([frame[-1] ^ 0xA5])
 
 
 def wrong_length(frame: bytes) -> bytes:
+    """The frame claiming three bytes more than it has (with a good CRC)."""
     length = int.from_bytes(frame[2:4], "little") + 3
     return with_crc(frame[:2] + length.to_bytes(2, "little") + frame[4:-2])
 
@@ -97,6 +101,7 @@ def bad_mac(frame: bytes) -> bytes:
 
 
 def _secure(frame: bytes) -> bool:
+    """True for a Secure Channel frame that carries a MAC."""
     return bool(frame[4] & 0x08) and frame[6] in (0x16, 0x18)  # SCB with a MAC
 
 
@@ -118,6 +123,7 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[SimulatedSite, Tamperer]]:
 
 
 async def _back_online(h: SimulatedSite) -> None:
+    """Wait until sr-in is online with Secure Channel."""
     await h.wait_until(
         lambda: h.reader("sr-in").online and h.reader("sr-in").secure,
         WAIT,
@@ -126,6 +132,7 @@ async def _back_online(h: SimulatedSite) -> None:
 
 
 def _decisions(h: SimulatedSite, card_suffix: str, after: int = 0) -> list[int]:
+    """Seqs of sr-in's decisions for a card (by the masked number's end)."""
     return [
         s
         for s, r in h.written
@@ -137,6 +144,7 @@ def _decisions(h: SimulatedSite, card_suffix: str, after: int = 0) -> list[int]:
 
 
 async def test_malformed_and_replayed_frames_are_rejected_and_the_reader_recovers(site) -> None:  # type: ignore[no-untyped-def]
+    """Each fault alone, then a burst: rejected, reader back, no replayed decision."""
     h, t = site
     await _back_online(h)
     await h.wait_until(lambda: len(t.frames) >= 20, WAIT, "replies of sr-in on the line")

@@ -66,6 +66,7 @@ json_values = st.recursive(
 @FUZZ
 @given(st.binary(max_size=12), st.integers(min_value=-8, max_value=100))
 def test_wiegand_decode_takes_any_frame(data: bytes, bits: int) -> None:
+    """Any bytes and bit count: a card, or WiegandError."""
     try:
         card = decode(data, bits)
     except WiegandError:
@@ -75,6 +76,7 @@ def test_wiegand_decode_takes_any_frame(data: bytes, bits: int) -> None:
 
 
 def _frame(payload: bytes) -> bytes:
+    """STX + payload + ETX."""
     return b"\x02" + payload + b"\x03"
 
 
@@ -90,6 +92,7 @@ def _frame(payload: bytes) -> bytes:
     )
 )
 def test_rdm6300_stream_parser_takes_any_bytes_in_any_chunks(chunks: list[bytes]) -> None:
+    """Any stream, any chunking: cards or bad frames, one partial frame kept at most."""
     buffer = bytearray()
     for chunk in chunks:
         buffer += chunk
@@ -138,12 +141,14 @@ def _mutate(base: dict[str, Any], edits: list[tuple[tuple[object, ...], object, 
 
 
 def _edits(paths: list[tuple[object, ...]]) -> st.SearchStrategy[list[tuple[Any, Any, bool]]]:
+    """Up to four replacements or deletions at paths of a document."""
     return st.lists(st.tuples(st.sampled_from(paths), json_values, st.booleans()), max_size=4)
 
 
 @FUZZ
 @given(_edits(SITE_PATHS))
 def test_site_file_with_any_values_loads_or_says_why(edits: list[tuple[Any, Any, bool]]) -> None:
+    """The demo site with random values anywhere: a SiteConfig or a ConfigError."""
     text = yaml.safe_dump(_mutate(SITE, edits), allow_unicode=True)
     try:
         site = parse_site(text, HERE)
@@ -156,6 +161,7 @@ def test_site_file_with_any_values_loads_or_says_why(edits: list[tuple[Any, Any,
 @FUZZ
 @given(st.text(max_size=300))
 def test_site_file_that_is_any_text_loads_or_says_why(text: str) -> None:
+    """Any text as a site file: a ConfigError (or, rarely, a site)."""
     try:
         parse_site(text, HERE)
     except ConfigError as exc:
@@ -165,6 +171,7 @@ def test_site_file_that_is_any_text_loads_or_says_why(text: str) -> None:
 @FUZZ
 @given(_edits(SPEC_PATHS))
 def test_sim_spec_with_any_values_loads_or_says_why(edits: list[tuple[Any, Any, bool]]) -> None:
+    """The demo's sim spec with random values anywhere: a SimSpec or a SpecError."""
     text = yaml.safe_dump(_mutate(SPEC, edits), allow_unicode=True)
     try:
         spec = parse_spec(text, Path("/srv/site/sim.yaml"))
@@ -177,6 +184,7 @@ def test_sim_spec_with_any_values_loads_or_says_why(edits: list[tuple[Any, Any, 
 @FUZZ
 @given(st.text(max_size=300))
 def test_sim_spec_that_is_any_text_loads_or_says_why(text: str) -> None:
+    """Any text as a sim spec: a SpecError (or, rarely, a spec)."""
     try:
         parse_spec(text, Path("/srv/site/sim.yaml"))
     except SpecError as exc:
@@ -198,6 +206,7 @@ COMMAND_TOPICS = [
 
 
 def _body() -> st.SearchStrategy[bytes]:
+    """Command-shaped JSON with any values, any JSON, or any bytes."""
     command = st.fixed_dictionaries(
         {},
         optional={
@@ -223,6 +232,7 @@ def _body() -> st.SearchStrategy[bytes]:
 def test_mqtt_command_gate_takes_any_message(
     topic: str, payload: bytes, retain: bool, expiry: int | None, skew_s: int
 ) -> None:
+    """Any command message at any time: admitted (only alice's, not retained) or refused."""
     gate = CommandGate(MqttCommands(users={"alice": "operator"}, max_age_s=30), TOPICS)
     try:
         request = gate.admit(
@@ -250,6 +260,7 @@ SENSORS = [
     ).map(lambda d: json.dumps(d).encode()),
 )
 def test_mqtt_sensor_payload_reads_or_is_junk(cfg: MqttSensorConfig, payload: bytes) -> None:
+    """Any sensor payload: a reading, None, or JunkPayload."""
     try:
         value = read_value(cfg, payload)
     except JunkPayload as junk:
@@ -261,5 +272,6 @@ def test_mqtt_sensor_payload_reads_or_is_junk(cfg: MqttSensorConfig, payload: by
 @FUZZ
 @given(json_values)
 def test_mqtt_event_redaction_takes_any_json(value: Any) -> None:
+    """Redaction of any JSON value is still JSON."""
     out = redact(value)
     json.dumps(out, allow_nan=True)  # still JSON

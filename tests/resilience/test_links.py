@@ -60,6 +60,7 @@ async def _seed_sato(h: SimulatedSite) -> None:
 
 
 def _kinds(h: SimulatedSite, after: int) -> list[str]:
+    """Kinds of the records committed after ``after``."""
     return [r.kind.value for s, r in h.written if s > after]
 
 
@@ -70,6 +71,7 @@ def _alarm_types(h: SimulatedSite) -> set[tuple[str, str]]:
 
 
 def _stored(h: SimulatedSite) -> list[dict[str, Any]]:
+    """(seq, kind) of every stored record, in seq order."""
     with h.engine.connect() as conn:
         rows = conn.execute(
             select(RECORD_TABLE.c.seq, RECORD_TABLE.c.kind).order_by(RECORD_TABLE.c.seq)
@@ -97,6 +99,7 @@ def _no_loss(h: SimulatedSite) -> None:
 
 
 async def test_io_module_lost_and_back(site: SimulatedSite) -> None:
+    """Module cut: doors in fault, alarms, denials; restored: locked, nothing replayed."""
     h = site
     after = h.last_seq
     writes = _coil_watch(h)
@@ -137,6 +140,7 @@ async def test_io_module_lost_and_back(site: SimulatedSite) -> None:
 
 
 async def test_reader_bus_lost_and_back(site: SimulatedSite) -> None:
+    """OSDP bus cut: readers offline, alarm; the vault reader goes on; back secure."""
     h = site
     after = h.last_seq
     await h.sim.fault("bus1", "cut")
@@ -173,6 +177,7 @@ async def test_reader_bus_lost_and_back(site: SimulatedSite) -> None:
 
 
 async def test_camera_lost_and_back(tmp_path: Path) -> None:
+    """Camera stream stopped: fault and alarm; decisions go on; cleared when it is back."""
     h = await start_simulated_site(tmp_path / "site", cameras=True)
     try:
         await _seed_sato(h)
@@ -280,6 +285,7 @@ def _published_kind(rec: NewRecord) -> bool:
 
 
 def _seqs_seen(observer: Observer) -> set[int]:
+    """Seqs of the events the observer received."""
     out = set()
     for m in observer.under("sekisho/demo-hq/event/"):
         out.add(int(json.loads(m.payload)["seq"]))

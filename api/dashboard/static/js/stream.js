@@ -1,7 +1,9 @@
 /**
  * The live feed (GET /api/v1/stream, server-sent events): door, reader and record updates.
  * The server ends a stream when its token expires; we reconnect with the renewed token, and
- * the new stream starts with every door's and reader's current status, so nothing is missed.
+ * the new stream starts with every door's and reader's current status. Every `ready` tells the
+ * panels the stream is (again) subscribed, with `reconnect` false the first time: they refetch
+ * their lists on it, so that nothing written while no stream listened is missed.
  * @module stream
  */
 
@@ -28,6 +30,7 @@ export function openStream(token, extraTopics, on) {
   let retry;
   let closed = false;
   let backoff = 500;
+  let readies = 0;
 
   function connect() {
     const current = token();
@@ -37,12 +40,15 @@ export function openStream(token, extraTopics, on) {
     source = es;
     for (const topic of topics) {
       es.addEventListener(topic, (event) => {
-        if (topic === "ready") {
-          backoff = 500;
-          on.status("live");
-        }
         try {
-          on.update(topic, JSON.parse(/** @type {MessageEvent} */ (event).data));
+          const data = JSON.parse(/** @type {MessageEvent} */ (event).data);
+          if (topic === "ready") {
+            backoff = 500;
+            on.status("live");
+            data.reconnect = readies > 0; // panels that poll anyway refetch only after a gap
+            readies += 1;
+          }
+          on.update(topic, data);
         } catch (error) {
           console.error("bad stream message", error);
         }

@@ -393,11 +393,11 @@ function mount(root, ctx) {
     try {
       const [active, catalogue, sitePlan] = await Promise.all([
         ctx.api.get("/alarms"),
-        ctx.api.get("/alarms/catalogue"),
+        silent.size ? null : ctx.api.get("/alarms/catalogue"), // the catalogue does not change
         ctx.site(),
       ]);
       plan = sitePlan;
-      for (const entry of catalogue) silent.set(entry.type, entry.silent);
+      for (const entry of catalogue ?? []) silent.set(entry.type, entry.silent);
       // The answer is the whole console as it was when asked: alarms gone from it are closed;
       // what the stream told us since is newer and wins.
       const fresh = (/** @type {string} */ id) => (told.get(id) ?? 0) >= asked;

@@ -128,7 +128,9 @@ function mount(root, ctx) {
       window.clearTimeout(debounce);
       debounce = window.setTimeout(() => void load(), DEBOUNCE_MS);
     }),
-    ctx.hub.on("ready", () => void load()), // records written while the stream was down
+    ctx.hub.on("ready", (ready) => {
+      if (ready.reconnect) void load(); // records written while the stream was down
+    }),
     onLangChange(() => render()),
   ];
   render();

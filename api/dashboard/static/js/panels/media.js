@@ -463,7 +463,9 @@ function mount(root, ctx) {
       window.clearTimeout(debounce);
       debounce = window.setTimeout(() => void load(), DEBOUNCE_MS);
     }),
-    ctx.hub.on("ready", () => void load()),
+    ctx.hub.on("ready", (ready) => {
+      if (ready.reconnect) void load(); // polled every minute; after a gap, at once
+    }),
     onLangChange(() => {
       render();
       dialog.relabel();

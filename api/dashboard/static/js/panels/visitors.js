@@ -397,7 +397,9 @@ function mount(root, ctx) {
         void loadStaff();
       }, DEBOUNCE_MS);
     }),
-    ctx.hub.on("ready", () => void load()),
+    ctx.hub.on("ready", (ready) => {
+      if (ready.reconnect) void load(); // polled every minute; after a gap, at once
+    }),
     onLangChange(() => {
       render();
       dialog.relabel();
