@@ -272,47 +272,14 @@ class BadgeHandler:
         self, place: ReaderPlace, entry: CredentialEntry | None, result: Decision, seq: int | None
     ) -> None:
         """Silent alarms and violations that go with a decision, and first-person-in."""
-        door = place.door.cfg
         base: dict[str, object] = {"decision_seq": seq} if seq is not None else {}
-        person = entry.person_id if entry else None
-        kind = entry.person_kind.value if entry else None
         if Reason.ANTIPASSBACK_VIOLATION in result.violations or (
             result.reason is Reason.ANTIPASSBACK_VIOLATION
         ):
-            detail: dict[str, object] = {
-                **base,
-                "direction": place.direction.value,
-                "enforced": not result.granted,
-            }
-            self._recorder.submit(
-                NewRecord(
-                    RecordKind.ACCESS_ANTI_PASSBACK,
-                    self._utcnow(),
-                    door_id=door.id,
-                    zone_id=door.zone,
-                    reader_id=place.reader_id,
-                    person_id=person,
-                    person_kind=kind,
-                    credential=entry.masked if entry else None,
-                    direction=place.direction.value,
-                    detail=detail,
-                )
-            )
+            detail = {**base, "direction": place.direction.value, "enforced": not result.granted}
+            self._side_record(RecordKind.ACCESS_ANTI_PASSBACK, place, entry, detail)
         if result.duress and result.granted:
-            self._recorder.submit(
-                NewRecord(
-                    RecordKind.ACCESS_DURESS,
-                    self._utcnow(),
-                    door_id=door.id,
-                    zone_id=door.zone,
-                    reader_id=place.reader_id,
-                    person_id=person,
-                    person_kind=kind,
-                    credential=entry.masked if entry else None,
-                    direction=place.direction.value,
-                    detail=base,
-                )
-            )
+            self._side_record(RecordKind.ACCESS_DURESS, place, entry, base)
         if (
             result.granted
             and place.direction is Direction.IN
@@ -320,6 +287,29 @@ class BadgeHandler:
             and result.authorization.supervisor
         ):
             self._on_supervisor(place.door)
+
+    def _side_record(
+        self,
+        kind: RecordKind,
+        place: ReaderPlace,
+        entry: CredentialEntry | None,
+        detail: dict[str, object],
+    ) -> None:
+        door = place.door.cfg
+        self._recorder.submit(
+            NewRecord(
+                kind,
+                self._utcnow(),
+                door_id=door.id,
+                zone_id=door.zone,
+                reader_id=place.reader_id,
+                person_id=entry.person_id if entry else None,
+                person_kind=entry.person_kind.value if entry else None,
+                credential=entry.masked if entry else None,
+                direction=place.direction.value,
+                detail=detail,
+            )
+        )
 
     # --- escort and two-person rules -------------------------------------------------------
 

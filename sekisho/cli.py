@@ -15,8 +15,11 @@ from sqlmodel import Session
 from api.accounts import create_account
 from devices.errors import DeviceError
 from devices.osdp_commission import commission
+from gateway.audit.keyfile import KeyFileError as AuditKeyFileError
+from gateway.cameras.crypto import EvidenceKeyError
 from gateway.config import ConfigError, load_site
 from gateway.storage.engine import describe
+from gateway.storage.errors import StorageError
 from gateway.storage.migrate import current
 from sekisho.app import open_site, serve
 from sekisho.bench.cli import register as register_bench_command
@@ -36,6 +39,17 @@ reader_app = typer.Typer(help="Readers.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(db_app, name="db")
 app.add_typer(reader_app, name="reader")
+
+# What can stop the gateway from starting: said in one line, never a traceback.
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    StorageError,
+    DeviceError,
+    EvidenceKeyError,
+    AuditKeyFileError,
+)
+
+DEMO_ERRORS: tuple[type[Exception], ...] = (DemoError, *STARTUP_ERRORS)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Site file (YAML).", exists=False)]
 
@@ -61,7 +75,7 @@ def demo(
     _logging()
     try:
         demo_main(data_dir, host, port)
-    except (DemoError, ConfigError) as exc:
+    except DEMO_ERRORS as exc:
         _fail(str(exc))
 
 
@@ -79,10 +93,9 @@ def run(
     _logging()
     try:
         site = open_site(config)
-    except ConfigError as exc:
+        asyncio.run(serve(site, data_dir=data_dir or site.base, host=host, port=port))
+    except STARTUP_ERRORS as exc:
         _fail(str(exc))
-        return
-    asyncio.run(serve(site, data_dir=data_dir or site.base, host=host, port=port))
 
 
 @db_app.command("upgrade")
