@@ -229,6 +229,18 @@ _SPECS: tuple[AlarmSpec, ...] = (
         Source.MODULE,
         "4-8-7(5)",
     ),
+    AlarmSpec(
+        "integration.mqtt_offline",
+        3,
+        "MQTTブローカーに接続できません。イベントは送信待ちとして保存されています。ブローカーとネットワークを確認してください。",
+        "The MQTT broker cannot be reached: events are kept in the outbox until it returns. "
+        "Check the broker and the network.",
+        600,
+        (on(K.MQTT_DISCONNECTED),),
+        (on(K.MQTT_CONNECTED),),
+        Source.ZONE,
+        "4-8-7(4)",
+    ),
     # --- environment and supervised inputs (4-8-7(4)(5)) ----------------------------------
     _sensor(
         "env.smoke",

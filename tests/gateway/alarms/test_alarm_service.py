@@ -254,3 +254,11 @@ async def test_site_overrides_priority_instructions_and_no_escalation(engine: En
         assert stored is not None and stored.escalate_at is None  # 0: never escalates
     finally:
         await stop_core(core)
+
+
+async def test_losing_the_mqtt_broker_is_an_alarm_cleared_when_it_returns(core: Core) -> None:
+    await core.record(K.MQTT_DISCONNECTED, detail={"error": "connection refused"})
+    alarm = core.alarms.get(the_one(core, "integration.mqtt_offline"))
+    assert (alarm.state, alarm.source, alarm.condition_active) == (AlarmState.RAISED, "site", True)
+    await core.record(K.MQTT_CONNECTED)
+    assert not core.alarms.get(alarm.alarm_id).condition_active
