@@ -74,7 +74,10 @@ def bench(  # every option keyword-only: typer reads them by name
         int | None, _count("Records appended by 64 writers [50,000; quick 20,000].")
     ] = None,
     backlog: Annotated[
-        int | None, _count("Records in each backlog to drain [50,000; quick 10,000].")
+        int | None, _count("Events in the MQTT outbox backlog to drain [50,000; quick 10,000].")
+    ] = None,
+    retry_backlog: Annotated[
+        int | None, _count("Records in the recorder's retry backlog [5,000; quick 2,000].")
     ] = None,
     camera_seconds: Annotated[
         float | None, _count("Seconds of camera analysis timing [5; quick 3].")
@@ -109,6 +112,7 @@ def bench(  # every option keyword-only: typer reads them by name
         inject_s=inject_seconds,
         ingest=ingest,
         backlog=backlog,
+        retry_backlog=retry_backlog,
         camera_analysis_s=camera_seconds,
         layout=layout_for(doors),
     )

@@ -56,7 +56,10 @@ class ScaleSettings:
     inject_s: float = 10.0
     ingest: int = 50_000
     ingest_writers: int = 64
-    backlog: int = 50_000
+    backlog: int = 50_000  # events in the MQTT outbox backlog
+    # Records in the recorder's retry backlog: each 512 the log refuses cost SQLite's 5 s busy
+    # timeout to be refused, so 50,000 would take 8 minutes just to build.
+    retry_backlog: int = 5_000
     layout: Layout = field(default_factory=Layout)
 
 
@@ -314,7 +317,7 @@ class ScaleRun:
         self, gateway: GatewayProcess, population: Population, section: dict[str, Any]
     ) -> None:
         """Records the log refused while locked, held by the recorder, then drained."""
-        count = self.settings.backlog
+        count = self.settings.retry_backlog
         self.say(f"recorder retry backlog: {count:,} records held while the database is locked")
         db = self.work / f"sekisho-{population.count}.db"
         answer = await gateway.ask("retry_backlog", count=count, db=str(db))

@@ -26,6 +26,7 @@ TINY = [
     "--inject-seconds", "1",
     "--ingest", "500",
     "--backlog", "200",
+    "--retry-backlog", "200",
     "--camera-seconds", "0.5",
 ]  # fmt: skip
 
