@@ -63,6 +63,7 @@ class AccessIndex:
     """Card key → CredentialEntry, with a per-person view so a person can be replaced at once."""
 
     def __init__(self, site: SiteConfig) -> None:
+        """An empty index for ``site`` (``load_all`` fills it)."""
         self._site_id = site.site.id
         self._schedules = {s.id: CompiledSchedule.compile(s) for s in site.schedules}
         self._schedules.setdefault("always", CompiledSchedule.compile(site.schedule("always")))
@@ -72,6 +73,7 @@ class AccessIndex:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
+        """Cards a lookup can find."""
         st = self._state
         return len(st.store) - len(st.hidden) + len(st.overlay)
 
@@ -224,7 +226,10 @@ class AccessIndex:
     def _load(
         self, conn: Connection, person_id: str | None
     ) -> tuple[dict[str, CredentialEntry], dict[str, tuple[str, ...]]]:
+        """Entries of one person (or all) as ordinary objects, by card and by person."""
+
         def only(stmt: Select[Any], col: Any) -> Select[Any]:
+            """The statement, limited to the one person when there is one."""
             return stmt if person_id is None else stmt.where(col == person_id)
 
         people = {p.id: p for p in conn.execute(only(_people(self._site_id), _PERSON.c.id)).all()}
@@ -262,6 +267,7 @@ class AccessIndex:
         return self._schedules.get(schedule_id)
 
     def _auth_entry(self, a: Row[Any]) -> AuthorizationEntry | None:
+        """The decision's view of an authorization row (None: its schedule is gone)."""
         schedule = self._schedules.get(a.schedule_id)
         if schedule is None:
             log.warning(
@@ -283,11 +289,13 @@ class AccessIndex:
 
 
 def _people(site_id: str) -> Select[Any]:
+    """The site's people, as the index needs them."""
     p = _PERSON.c
     return select(p.id, p.name, p.kind, p.enabled, p.contract_end).where(p.site_id == site_id)
 
 
 def _auths(site_id: str) -> Select[Any]:
+    """The site's authorizations that are not revoked."""
     a = _AUTH.c
     cols = (
         a.id,
@@ -305,6 +313,7 @@ def _auths(site_id: str) -> Select[Any]:
 
 
 def _creds(site_id: str) -> Select[Any]:
+    """The site's credentials."""
     c = _CRED.c
     cols = (
         c.id,
@@ -320,11 +329,13 @@ def _creds(site_id: str) -> Select[Any]:
 
 
 def _trainings(site_id: str) -> Select[Any]:
+    """The site's training records."""
     t = _TRAINING.c
     return select(t.person_id, t.course, t.valid_until).where(t.site_id == site_id)
 
 
 def _work_orders(site_id: str) -> Select[Any]:
+    """The site's approved work orders."""
     w = _WORK.c
     cols = (w.id, w.person_id, w.zone_id, w.purpose, w.valid_from, w.valid_to)
     return select(*cols).where(w.site_id == site_id, w.status == "approved")
@@ -337,6 +348,7 @@ def _entry(
     trainings: tuple[TrainingEntry, ...],
     orders: tuple[WorkOrderEntry, ...],
 ) -> CredentialEntry:
+    """One credential joined with its holder and what the holder has (the object path)."""
     return CredentialEntry(
         credential_id=c.id,
         card_key=c.card_key,

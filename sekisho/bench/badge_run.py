@@ -82,6 +82,7 @@ async def run_badges(
     tasks: list[asyncio.Task[None]] = []
 
     async def present(door: Door, k: int) -> None:
+        """The ``k``-th badge at ``door``: in on even seconds, out on odd ones."""
         reader = door.entry_reader if k % 2 == 0 else door.exit_reader
         card = card_of(person_of(layout, population, door))
         try:

@@ -45,9 +45,11 @@ def bench(  # every option keyword-only: typer reads them by name
         Path, typer.Option(help="Generated credentials and logs, kept for later runs.")
     ] = Path("bench/results/cache"),
     work_dir: Annotated[
-        Path | None, typer.Option(help="Scratch folder (default: a temporary one, removed).")
+        Path | None, typer.Option(help="Scratch folder, kept (default: a temporary one).")
     ] = None,
-    keep_work: Annotated[bool, typer.Option(help="Keep the scratch folder (logs).")] = False,
+    keep_work: Annotated[
+        bool, typer.Option(help="Keep the temporary scratch folder (site files, logs).")
+    ] = False,
     credentials: Annotated[
         int | None, _count("People (one card each) in the main population [100,000].")
     ] = None,
@@ -68,7 +70,7 @@ def bench(  # every option keyword-only: typer reads them by name
         _count("People whose decision is timed inside the gateway [20,000; quick 5,000]."),
     ] = None,
     inject_seconds: Annotated[
-        float | None, _count("Seconds of card reads offered at 1,000/s [10; quick 5].")
+        float | None, _count("Seconds of card reads offered at 2,000/s [10; quick 5].")
     ] = None,
     ingest: Annotated[
         int | None, _count("Records appended by 64 writers [50,000; quick 20,000].")

@@ -276,6 +276,7 @@ class Probe:
         seqs: list[int] = []
 
         async def writer(w: int) -> None:
+            """One task appending its share, one record at a time."""
             for n in range(per):
                 rec = NewRecord(
                     RecordKind.SYSTEM, datetime.now(UTC), detail={"bench": kind, "w": w, "n": n}

@@ -136,6 +136,7 @@ def _rows(
 
 
 def _insert(table: str, columns: str) -> str:
+    """An INSERT statement for the named columns of one table."""
     names = [c.strip() for c in columns.split(",")]
     marks = ", ".join("?" * len(names))
     return f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({marks})'  # noqa: S608 -- names are constants of this module

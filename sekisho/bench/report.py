@@ -122,6 +122,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def _mark(ok: bool | None) -> str:
+    """✔, ✘ or · (no target)."""
     return {True: "✔", False: "✘", None: "·"}[ok]
 
 

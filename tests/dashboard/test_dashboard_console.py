@@ -505,7 +505,7 @@ async def test_language_switch_covers_the_new_panels(dash: DashSite, desk: Desk)
     # An open dialog follows the switch too.
     await item.locator('[data-action="acknowledge"]').click()
     dialog = page.locator(ALARM_DIALOG)
-    await expect(dialog.locator("h2")).to_contain_text("警報の確認：こじ開け")  # noqa: RUF001 -- ja text
+    await expect(dialog.locator("h2")).to_contain_text("警報の確認：こじ開け")
     await page.select_option("#lang-select", "en")  # the dialog is modal: switch by script
     await expect(dialog.locator("h2")).to_contain_text("Acknowledge: Door forced open")
     await page.keyboard.press("Escape")

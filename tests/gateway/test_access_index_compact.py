@@ -289,6 +289,7 @@ def test_a_revoked_card_never_comes_back_from_the_cache(engine: Engine) -> None:
     done = threading.Event()
 
     def reload() -> None:
+        """The API's side: reload the person again and again."""
         for _ in range(20):
             index.reload_person(engine, pid)
         done.set()
