@@ -20,6 +20,14 @@ class RecordWritten:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageChanged:
+    """The record log became unavailable (``failing_since`` set) or is written again (None)."""
+
+    failing_since: datetime | None
+    error: str  # the first failure's message ("" on recovery)
+
+
+@dataclass(frozen=True, slots=True)
 class DoorChanged:
     """A door's live status changed."""
 

@@ -2,9 +2,12 @@
 
 A record whose write failed (disk full, database gone) is kept in memory and retried in order
 every second until it is written — never dropped. Its ``ts`` keeps the time it happened.
+Nothing overtakes a held record: while any are held, new records queue behind them, and an
+awaited write first writes them (or fails as they do).
 
 An outage of the log is said once, loudly, when it starts (a CRITICAL log line; the
-``failing_since`` health flag) and recorded when it ends: a ``system`` record
+``failing_since`` health flag; a ``StorageChanged`` on the bus, which the alarm console turns
+into the ``system.storage_unavailable`` alarm) and recorded when it ends: a ``system`` record
 ``{"event": "storage_recovered", "since", "held", "error"}`` follows the held records, so the
 log itself shows that it was unavailable and for how long (4-8-6(4)).
 """
@@ -20,7 +23,7 @@ from typing import Protocol
 
 from gateway.bus import Bus
 from gateway.clock import utcnow
-from gateway.core_events import RecordWritten
+from gateway.core_events import RecordWritten, StorageChanged
 from gateway.records import NewRecord, RecordKind
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class Recorder:
         self.failing_since: datetime | None = None  # health flag: the log is failing since then
         self._outage_error = ""
         self._held_peak = 0
+        self._drain_lock = asyncio.Lock()
 
     @property
     def backlog(self) -> int:
@@ -63,13 +67,23 @@ class Recorder:
         return len(self._retry)
 
     async def append(self, rec: NewRecord) -> int:
-        """Write durably and wait; raises the log's error (the caller decides what it means)."""
+        """Write durably and wait; raises the log's error (the caller decides what it means).
+
+        Held records go first: a record never overtakes one that happened before it.
+        """
+        if self._retry:
+            await self._drain()
         seq = await self._sink.append(rec)
         self._bus.publish(RecordWritten(seq, rec))
         return seq
 
     def submit(self, rec: NewRecord) -> None:
         """Write durably without waiting; failures are retried, never dropped."""
+        if self._retry:  # behind the held records, in order
+            self._retry.append(rec)
+            self._held_peak = max(self._held_peak, len(self._retry))
+            self._ensure_retrying()
+            return
         loop = asyncio.get_running_loop()
         fut = self._sink.submit(rec)
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._done, rec, f))
@@ -88,6 +102,11 @@ class Recorder:
                 self._outage_error,
                 RETRY_S,
             )
+            self._bus.publish(StorageChanged(self.failing_since, self._outage_error))
+        self._ensure_retrying()
+
+    def _ensure_retrying(self) -> None:
+        """Start the retry loop unless it runs."""
         if self._retry_task is None or self._retry_task.done():
             self._retry_task = asyncio.get_running_loop().create_task(self._retry_loop())
 
@@ -100,20 +119,25 @@ class Recorder:
         self.keep(rec, exc)
 
     async def _retry_loop(self) -> None:
+        """Every RETRY_S, try to write the held records."""
         while self._retry:
             await asyncio.sleep(RETRY_S)
+            try:
+                await self._drain()
+            except Exception as exc:  # noqa: BLE001 -- any storage failure: wait and retry
+                log.warning("record retry failed (%s); %d waiting", exc, len(self._retry))
+        log.info("record backlog written")
+
+    async def _drain(self) -> None:
+        """Write the held records in order (then the outage's record); raises the log's error."""
+        async with self._drain_lock:
             while self._retry:
                 rec = self._retry[0]
-                try:
-                    seq = await self._sink.append(rec)
-                except Exception as exc:  # noqa: BLE001 -- any storage failure: wait and retry
-                    log.warning("record retry failed (%s); %d waiting", exc, len(self._retry))
-                    break
+                seq = await self._sink.append(rec)
                 self._retry.popleft()
                 self._bus.publish(RecordWritten(seq, rec))
                 if not self._retry and self.failing_since is not None:
                     self._retry.append(self._recovery_record())
-        log.info("record backlog written")
 
     def _recovery_record(self) -> NewRecord:
         """The backlog is written: the record of the outage that just ended."""
@@ -126,6 +150,7 @@ class Recorder:
             (now - since).total_seconds(),
             held,
         )
+        self._bus.publish(StorageChanged(None, ""))
         return NewRecord(
             RecordKind.SYSTEM,
             now,

@@ -230,6 +230,21 @@ _SPECS: tuple[AlarmSpec, ...] = (
         "4-8-7(5)",
     ),
     AlarmSpec(
+        "system.storage_unavailable",
+        1,
+        "記録データベースに書き込めません（ディスク容量不足・読み取り専用など）。記録はメモリに保持され、扉は施錠のままです。直ちにディスクを点検してください。",
+        "The record database cannot be written (disk full, read-only, ...). Records are held "
+        "in memory and grants are refused, so doors stay locked. Check the disk at once.",
+        60,
+        # Raised live from the recorder's StorageChanged (no record can be written then); the
+        # storage_recovered record that ends the outage clears it.
+        (on(K.SYSTEM, event="storage_unavailable"),),
+        (on(K.SYSTEM, event="storage_recovered"),),
+        Source.ZONE,
+        "4-8-6(4)",
+        written_by="gateway.recorder",
+    ),
+    AlarmSpec(
         "integration.mqtt_offline",
         3,
         "MQTTブローカーに接続できません。イベントは送信待ちとして保存されています。ブローカーとネットワークを確認してください。",

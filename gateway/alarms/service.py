@@ -40,6 +40,7 @@ from gateway.core_events import (
     ReaderChanged,
     RecordWritten,
     SensorChanged,
+    StorageChanged,
 )
 from gateway.domain import DoorState
 from gateway.recorder import Recorder
@@ -120,6 +121,7 @@ class AlarmService:
             self._bus.subscribe(DoorChanged, self._on_door),
             self._bus.subscribe(ReaderChanged, self._on_reader),
             self._bus.subscribe(SensorChanged, self._on_sensor),
+            self._bus.subscribe(StorageChanged, self._on_storage),
         ]
         self._started = True
         log.info("alarms: %d open alarm(s) restored", len(self._open))
@@ -206,7 +208,17 @@ class AlarmService:
             if any(t.matches(rec) for t in spec.raised_by):
                 self._raise(spec, rec, event.seq)
 
-    def _raise(self, spec: AlarmSpec, rec: NewRecord, seq: int) -> None:
+    def _on_storage(self, event: StorageChanged) -> None:
+        """The record log failing: raise the storage alarm now, not when records flow again."""
+        if event.failing_since is None:
+            return  # cleared by the storage_recovered record, in order with the held ones
+        detail: dict[str, object] = {"event": "storage_unavailable", "error": event.error}
+        rec = NewRecord(RecordKind.SYSTEM, event.failing_since, detail=detail)
+        for spec in self._raisers.get(rec.kind, ()):
+            if any(t.matches(rec) for t in spec.raised_by):
+                self._raise(spec, rec, None)
+
+    def _raise(self, spec: AlarmSpec, rec: NewRecord, seq: int | None) -> None:
         """Raise a new alarm, or count a repeat on the open one of this type and source."""
         source = source_of(spec.source, rec)
         escalation_s = self._cfg.escalation_s(spec)

@@ -57,3 +57,13 @@ def test_sites_do_not_see_each_others_events(engine: Engine) -> None:
     assert (a.count(), b.count()) == (2, 3)
     a.remove_through(max(r.id for r in b.head(10)))
     assert (a.count(), b.count()) == (0, 3)
+
+
+def test_a_large_batch_keeps_its_order(engine: Engine) -> None:
+    """One add() of many rows (one executemany) still gives ids in list order."""
+    box = Outbox(engine, "s1")
+    events = _events(1000)[::-1]  # times run backwards: only the list order may decide
+    box.add(events)
+    rows = box.head(1000)
+    assert [r.topic for r in rows] == [e.topic for e in events]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)

@@ -39,6 +39,7 @@ K = RecordKind
 TAG = "EM4100:10:305419896"
 TAG2 = "EM4100:10:305419897"
 WAIT = 30.0
+STORAGE_ALARM = "system.storage_unavailable"
 
 
 @pytest.fixture
@@ -108,6 +109,14 @@ async def _outage_and_recovery(
         r.levelno == logging.CRITICAL and "record log unavailable" in r.getMessage()
         for r in caplog.records
     )
+    assert h.stack is not None
+    alarms = h.stack.alarms
+    # The console has the outage at once, although no record can be written (4-8-6(4)).
+    await h.wait_until(
+        lambda: any(a.type == STORAGE_ALARM and a.condition_active for a in alarms.active()),
+        WAIT,
+        "storage alarm raised",
+    )
     # Door events meanwhile are held too, in order.
     await h.sim.door("vault-door", "rex")
     await h.wait_until(lambda: h.gateway.recorder.backlog >= 3, WAIT, "door records held")
@@ -122,6 +131,15 @@ async def _outage_and_recovery(
     )
     assert int(recovered.detail["held"]) >= held  # type: ignore[call-overload]
     assert h.gateway.recorder.backlog == 0 and h.gateway.recorder.failing_since is None
+    await h.wait_until(
+        lambda: not any(a.type == STORAGE_ALARM and a.condition_active for a in alarms.active()),
+        WAIT,
+        "storage alarm cleared by the recovery record",
+    )
+    raised = [r for s, r in h.written if s > mark and r.kind is K.ALARM_RAISED]
+    assert [r.detail["type"] for r in raised if r.detail["type"] == STORAGE_ALARM] == [
+        STORAGE_ALARM
+    ]
     after = [(s, r) for s, r in h.written if s > mark]
     decision = [r for _, r in after if r.kind is K.ACCESS]
     assert [(r.outcome, r.reason) for r in decision] == [("denied", "RecordingFailed")]
