@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -96,10 +96,13 @@ def create_account(
     created_by: str | None = None,
     display_name: str = "",
     known_zones: Collection[str] | None = None,
+    before_commit: Callable[[Account], object] | None = None,
 ) -> Account:
     """Validate, hash the password (argon2id) and store a new account; commits.
 
-    Raises InvalidAccount naming the bad field, or DuplicateUsername.
+    ``before_commit`` is called with the new account just before the commit, to add to the
+    same transaction (the API stages its record). Raises InvalidAccount naming the bad field,
+    or DuplicateUsername.
     """
     validate_username(username)
     validate_password(password)
@@ -126,6 +129,8 @@ def create_account(
         created_by=created_by,
     )
     session.add(account)
+    if before_commit is not None:
+        before_commit(account)
     try:
         session.commit()
     except IntegrityError:
@@ -135,10 +140,18 @@ def create_account(
     return account
 
 
-def set_password(session: Session, account: Account, password: str) -> None:
-    """Replace an account's password (validated, hashed); commits."""
+def set_password(
+    session: Session,
+    account: Account,
+    password: str,
+    *,
+    before_commit: Callable[[Account], object] | None = None,
+) -> None:
+    """Replace an account's password (validated, hashed); commits (``before_commit`` first)."""
     validate_password(password)
     account.password_hash = hash_secret(password)
     session.add(account)
+    if before_commit is not None:
+        before_commit(account)
     session.commit()
     session.refresh(account)

@@ -1,5 +1,12 @@
 """Operator records: every change made through the API goes into the log (4-8-6(4)).
 
+A route stages the record of its change before committing (:func:`stage_action`), so that
+change and record commit together, and writes it after the commit (:func:`write_staged`)::
+
+    stage_action(session, site_id=caller.site_id, actor=..., action=..., target=..., ...)
+    session.commit()
+    write_staged(session, core)
+
 What goes in is chosen by the caller; it must never be a PIN, a password, a hash or a full
 card number (use ``CardId.masked``). ``scrub`` makes the values JSON-safe.
 """
@@ -10,7 +17,11 @@ import logging
 from datetime import UTC, datetime
 from enum import Enum
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
 from api.core_bridge import CoreBridge
+from gateway.intents import forget, stage, take_staged
 from gateway.records import NewRecord, RecordKind
 
 logger = logging.getLogger(__name__)
@@ -34,6 +45,72 @@ def scrub(value: object) -> Json:
     return str(value)
 
 
+def _action(
+    *, actor: str, action: str, target: str, changes: dict[str, object], **fields: str | None
+) -> NewRecord:
+    """The OPERATOR record of ``action`` on ``target``, timed now (``fields``: its columns)."""
+    return NewRecord(
+        kind=RecordKind.OPERATOR,
+        ts=datetime.now(UTC),
+        actor=actor,
+        detail={"action": action, "target": target, "changes": scrub(changes)},
+        **fields,
+    )
+
+
+def stage_action(
+    session: Session,
+    *,
+    site_id: str,
+    actor: str,
+    action: str,
+    target: str,
+    changes: dict[str, object],
+    person_id: str | None = None,
+    person_kind: str | None = None,
+    zone_id: str | None = None,
+    credential: str | None = None,
+) -> None:
+    """Stage the OPERATOR record of a change in the change's session (before its commit)."""
+    rec = _action(
+        actor=actor,
+        action=action,
+        target=target,
+        changes=changes,
+        person_id=person_id,
+        person_kind=person_kind,
+        zone_id=zone_id,
+        credential=credential,
+    )
+    stage(session, site_id, rec)
+
+
+def write_staged(session: Session, core: CoreBridge) -> list[int]:
+    """After the commit: append the staged records (awaited), delete their rows; the seqs.
+
+    A record the log cannot take now is held by the core and retried; its row stays.
+    """
+    seqs: list[int] = []
+    done: list[int] = []
+    for intent, rec in take_staged(session):
+        seq = core.record_intent(rec)
+        what = (rec.detail.get("action"), rec.detail.get("target"), rec.actor)
+        if seq is None:
+            logger.error("%s on %s by %s: record held for retry (intent %d)", *what, intent)
+            continue
+        logger.info("%s on %s by %s: record %d", *what, seq)
+        seqs.append(seq)
+        done.append(intent)
+    if done:
+        try:
+            forget(session, done)
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            logger.warning("pending records %s not deleted (%s); the next start does", done, exc)
+    return seqs
+
+
 def record_action(
     core: CoreBridge,
     *,
@@ -46,16 +123,16 @@ def record_action(
     zone_id: str | None = None,
     credential: str | None = None,
 ) -> int:
-    """Write an OPERATOR record for ``action`` on ``target``; returns its seq."""
-    rec = NewRecord(
-        kind=RecordKind.OPERATOR,
-        ts=datetime.now(UTC),
+    """Write the OPERATOR record of an action that changes no data (an export); its seq."""
+    rec = _action(
         actor=actor,
+        action=action,
+        target=target,
+        changes=changes,
         person_id=person_id,
         person_kind=person_kind,
         zone_id=zone_id,
         credential=credential,
-        detail={"action": action, "target": target, "changes": scrub(changes)},
     )
     seq = core.record(rec)
     logger.info("%s on %s by %s: record %d", action, target, actor, seq)

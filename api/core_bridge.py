@@ -70,3 +70,7 @@ class CoreBridge:
     def record(self, rec: NewRecord) -> int:
         """Append a record durably; returns its seq."""
         return from_thread.run(self._core.record, rec)
+
+    def record_intent(self, rec: NewRecord) -> int | None:
+        """Append a staged operator record; its seq, or None when held for retry."""
+        return from_thread.run(self._core.record_intent, rec)

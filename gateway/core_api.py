@@ -120,5 +120,12 @@ class AccessCore(Protocol):
     async def record(self, rec: NewRecord) -> int:
         """Append a record durably; returns its seq."""
 
+    async def record_intent(self, rec: NewRecord) -> int | None:
+        """Append an operator record staged in the outbox (``gateway.intents``); its seq.
+
+        On a storage failure the record is held and retried, and None is returned: its
+        pending row stays until it is written (``detail.intent`` keeps it from being doubled).
+        """
+
     def live(self) -> AsyncIterator[LiveUpdate]:
         """Updates for dashboards; iterate to receive, stop iterating to unsubscribe."""

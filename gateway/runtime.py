@@ -42,6 +42,7 @@ from gateway.events import (
     ReaderLink,
     ReaderTamper,
 )
+from gateway.intents import IntentOutbox
 from gateway.live import LiveFeed
 from gateway.occupancy import Occupant
 from gateway.pin_state import PinStates
@@ -78,6 +79,7 @@ class Gateway:
             record_log = RecordLog(engine, site.site.id)
         self._log = record_log
         self.recorder = Recorder(record_log, self.bus)
+        self.intents = IntentOutbox(engine, site.site.id, self.recorder, self.bus)
         self._live = LiveFeed(self.bus)
         self.index = AccessIndex(site)
         self._pins = PinStates(engine, site.site.id)
@@ -119,6 +121,7 @@ class Gateway:
         self._build_doors()
         self.modes.start()
         self._started = True
+        await self.intents.recover()  # operator records a crash left staged go first
         await self.record(
             NewRecord(
                 RecordKind.SYSTEM,
@@ -372,6 +375,10 @@ class Gateway:
     async def record(self, rec: NewRecord) -> int:
         """Append a record durably; returns its seq."""
         return await self.recorder.append(rec)
+
+    async def record_intent(self, rec: NewRecord) -> int | None:
+        """Append an operator record staged in the outbox; None when held for retry."""
+        return await self.intents.write(rec)
 
     def live(self) -> AsyncIterator[LiveUpdate]:
         """Updates for dashboards."""

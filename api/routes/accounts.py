@@ -13,7 +13,7 @@ from api.accounts import (
     create_account,
     set_password,
 )
-from api.audit import record_action
+from api.audit import stage_action, write_staged
 from api.deps import CoreDep, IdPath, SessionDep, require
 from api.errors import conflict, forbidden, invalid, not_found
 from api.roles import Permission
@@ -54,6 +54,23 @@ def post_account(
     if body.person_id is not None and body.person_id == caller.person_id:
         raise forbidden("An account cannot be created for the caller's own person")
     site = core.site()
+
+    def stage(account: Account) -> None:
+        """Stage the record in the account's own transaction."""
+        stage_action(
+            session,
+            site_id=caller.site_id,
+            actor=caller.username,
+            action="account.create",
+            target=account.id,
+            changes={
+                "username": account.username,
+                "role": account.role,
+                "zones": account.zones,
+                "person_id": account.person_id,
+            },
+        )
+
     try:
         account = create_account(
             session,
@@ -66,23 +83,13 @@ def post_account(
             created_by=caller.username,
             display_name=body.display_name,
             known_zones={z.id for z in site.zones},
+            before_commit=stage,
         )
     except InvalidAccount as exc:
         raise invalid(("body", exc.field), exc.message) from None
     except DuplicateUsername:
         raise conflict("Username is taken") from None
-    record_action(
-        core,
-        actor=caller.username,
-        action="account.create",
-        target=account.id,
-        changes={
-            "username": account.username,
-            "role": account.role,
-            "zones": account.zones,
-            "person_id": account.person_id,
-        },
-    )
+    write_staged(session, core)
     return AccountOut.of(account)
 
 
@@ -96,14 +103,16 @@ def _set_enabled(
     if account.enabled != enabled:
         account.enabled = enabled
         session.add(account)
-        session.commit()
-        record_action(
-            core,
+        stage_action(
+            session,
+            site_id=caller.site_id,
             actor=caller.username,
             action="account.enable" if enabled else "account.disable",
             target=account.id,
             changes={"enabled": enabled},
         )
+        session.commit()
+        write_staged(session, core)
     return AccountOut.of(account)
 
 
@@ -143,15 +152,21 @@ def reset_password(
 ) -> AccountOut:
     """Set a new password (recorded, without the password); older tokens stop working."""
     account = _load(session, caller.site_id, account_id)
+
+    def stage(account: Account) -> None:
+        """Stage the record in the account's own transaction."""
+        stage_action(
+            session,
+            site_id=caller.site_id,
+            actor=caller.username,
+            action="account.password_reset",
+            target=account.id,
+            changes={"password": "reset"},
+        )
+
     try:
-        set_password(session, account, body.password)
+        set_password(session, account, body.password, before_commit=stage)
     except InvalidAccount as exc:
         raise invalid(("body", exc.field), exc.message) from None
-    record_action(
-        core,
-        actor=caller.username,
-        action="account.password_reset",
-        target=account.id,
-        changes={"password": "reset"},
-    )
+    write_staged(session, core)
     return AccountOut.of(account)

@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from api.audit import record_action
+from api.audit import stage_action, write_staged
 from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
 from api.errors import conflict, forbidden, invalid, not_found
@@ -138,9 +138,9 @@ def grant(
     check_granter(caller, body.zone_id, person.id)
     row = Authorization(site_id=caller.site_id, granted_by=caller.username, **body.model_dump())
     session.add(row)
-    session.commit()
-    record_action(
-        core,
+    stage_action(
+        session,
+        site_id=caller.site_id,
         actor=caller.username,
         action="authorization.grant",
         target=row.id,
@@ -149,6 +149,8 @@ def grant(
         person_kind=person.kind.value,
         zone_id=row.zone_id,
     )
+    session.commit()
+    write_staged(session, core)
     core.reload_person(person.id)
     return _out(row, core)
 
@@ -173,10 +175,10 @@ def revoke(
     row.revoked_by = caller.username
     row.revoked_at = datetime.now(UTC)
     session.add(row)
-    session.commit()
     person = session.get(Person, row.person_id)
-    record_action(
-        core,
+    stage_action(
+        session,
+        site_id=caller.site_id,
         actor=caller.username,
         action="authorization.revoke",
         target=row.id,
@@ -185,5 +187,7 @@ def revoke(
         person_kind=person.kind.value if person else None,
         zone_id=row.zone_id,
     )
+    session.commit()
+    write_staged(session, core)
     core.reload_person(row.person_id)
     return _out(row, core)

@@ -8,11 +8,10 @@ from fastapi import APIRouter, status
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, SessionDep, require
 from api.errors import conflict, invalid, not_found
 from api.roles import Permission
-from api.routes.people import load_person, person_changed
+from api.routes.people import load_person, person_changed, stage_person_change
 from api.schemas import (
     CredentialCreate,
     CredentialOut,
@@ -26,7 +25,7 @@ from gateway.clock import utcnow
 from gateway.config.site import PinPolicy
 from gateway.domain import CardId, CredentialStatus
 from gateway.hashing import hash_secret, verify_secret
-from gateway.storage.models import Account, Credential
+from gateway.storage.models import Account, Credential, Person
 
 router = APIRouter(tags=["credentials"])
 
@@ -63,20 +62,19 @@ def _masked(cred: Credential) -> str:
     return CardId(cred.format, cred.facility, cred.number).masked
 
 
-def _changed(
-    core: CoreBridge,
+def _stage(
     session: Session,
     cred: Credential,
     *,
     actor: str,
     action: str,
     changes: dict[str, object],
-) -> None:
-    """Record a change to a credential (card masked) and reload its holder."""
+) -> Person:
+    """Stage the record of a change to a credential (card masked); returns its holder."""
     person = load_person(session, cred.site_id, cred.person_id)
     masked = _masked(cred)
-    person_changed(
-        core,
+    stage_person_change(
+        session,
         person,
         actor=actor,
         action=action,
@@ -84,6 +82,7 @@ def _changed(
         target=cred.id,
         credential=masked,
     )
+    return person
 
 
 @router.get(
@@ -136,13 +135,7 @@ def post_credential(
         valid_to=body.valid_to,
     )
     session.add(cred)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise conflict("This card is already issued") from None  # lost a race
-    _changed(
-        core,
+    holder = _stage(
         session,
         cred,
         actor=caller.username,
@@ -154,6 +147,12 @@ def post_credential(
             "valid_to": cred.valid_to,
         },
     )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise conflict("This card is already issued") from None  # lost a race
+    person_changed(session, core, holder)
     return CredentialOut.of(cred)
 
 
@@ -198,10 +197,11 @@ def patch_credential(
     if changes:
         cred.updated_at = utcnow()
         session.add(cred)
-        session.commit()
-        _changed(
-            core, session, cred, actor=caller.username, action="credential.update", changes=changes
+        holder = _stage(
+            session, cred, actor=caller.username, action="credential.update", changes=changes
         )
+        session.commit()
+        person_changed(session, core, holder)
     return CredentialOut.of(cred)
 
 
@@ -237,18 +237,18 @@ def put_pin(
         changes["duress_pin"] = "cleared"
     cred.updated_at = utcnow()
     session.add(cred)
-    session.commit()
     action = "set" if pin_hash is not None else "cleared"
     if pin_hash is not None and had_pin:
         action = "replaced"
-    _changed(
-        core,
+    holder = _stage(
         session,
         cred,
         actor=caller.username,
         action="credential.pin",
         changes={"pin": action, **changes},
     )
+    session.commit()
+    person_changed(session, core, holder)
     return CredentialOut.of(cred)
 
 
@@ -281,16 +281,16 @@ def put_duress_pin(
     cred.duress_pin_hash = duress_hash
     cred.updated_at = utcnow()
     session.add(cred)
-    session.commit()
     action = "set" if duress_hash is not None else "cleared"
     if duress_hash is not None and had:
         action = "replaced"
-    _changed(
-        core,
+    holder = _stage(
         session,
         cred,
         actor=caller.username,
         action="credential.duress_pin",
         changes={"duress_pin": action},
     )
+    session.commit()
+    person_changed(session, core, holder)
     return CredentialOut.of(cred)

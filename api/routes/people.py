@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from api.audit import record_action
+from api.audit import stage_action, write_staged
 from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
 from api.errors import invalid, not_found
@@ -45,8 +45,8 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def person_changed(
-    core: CoreBridge,
+def stage_person_change(
+    session: Session,
     person: Person,
     *,
     actor: str,
@@ -55,9 +55,10 @@ def person_changed(
     target: str | None = None,
     credential: str | None = None,
 ) -> None:
-    """Record a change to a person (or to ``target``, one of theirs); make the core reload them."""
-    record_action(
-        core,
+    """Stage the record of a change to a person (or to ``target``, one of theirs); pre-commit."""
+    stage_action(
+        session,
+        site_id=person.site_id,
         actor=actor,
         action=action,
         target=target or person.id,
@@ -66,6 +67,11 @@ def person_changed(
         person_kind=person.kind.value,
         credential=credential,
     )
+
+
+def person_changed(session: Session, core: CoreBridge, person: Person) -> None:
+    """After the commit: write the staged records, then make the core reload the person."""
+    write_staged(session, core)
     core.reload_person(person.id)
 
 
@@ -125,10 +131,11 @@ def post_person(
     """Add a person (recorded as ``person.create``)."""
     person = Person(site_id=caller.site_id, **body.model_dump())
     session.add(person)
-    session.commit()
-    person_changed(
-        core, person, actor=caller.username, action="person.create", changes=body.model_dump()
+    stage_person_change(
+        session, person, actor=caller.username, action="person.create", changes=body.model_dump()
     )
+    session.commit()
+    person_changed(session, core, person)
     return PersonOut.model_validate(person)
 
 
@@ -152,6 +159,9 @@ def patch_person(
     if changes:
         person.updated_at = utcnow()
         session.add(person)
+        stage_person_change(
+            session, person, actor=caller.username, action="person.update", changes=changes
+        )
         session.commit()
-        person_changed(core, person, actor=caller.username, action="person.update", changes=changes)
+        person_changed(session, core, person)
     return PersonOut.model_validate(person)

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
-from api.audit import record_action
+from api.audit import stage_action, write_staged
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
 from api.errors import conflict, forbidden, invalid, not_found
 from api.roles import Permission, Role
@@ -71,10 +71,10 @@ def recertify(
     row.recertified_at = now
     row.recertified_by = caller.username
     session.add(row)
-    session.commit()
     person = session.get(Person, row.person_id)
-    record_action(
-        core,
+    stage_action(
+        session,
+        site_id=caller.site_id,
         actor=caller.username,
         action="authorization.recertify",
         target=row.id,
@@ -89,6 +89,8 @@ def recertify(
         person_kind=person.kind.value if person else None,
         zone_id=row.zone_id,
     )
+    session.commit()
+    write_staged(session, core)
     core.reload_person(row.person_id)
     return AuthorizationOut.of(row, datetime.now(UTC), days)
 

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from api.deps import CoreDep, IdPath, SessionDep, require
 from api.errors import forbidden, invalid
 from api.roles import Permission
-from api.routes.people import load_person, person_changed
+from api.routes.people import load_person, person_changed, stage_person_change
 from api.rules_schemas import TrainingIn, TrainingOut
 from api.schemas import error_responses
 from gateway.storage.models import Account, TrainingRecord
@@ -70,13 +70,14 @@ def record_training(
         **body.model_dump(),
     )
     session.add(row)
-    session.commit()
-    person_changed(
-        core,
+    stage_person_change(
+        session,
         person,
         actor=caller.username,
         action="training.record",
         changes=body.model_dump(),
         target=row.id,
     )
+    session.commit()
+    person_changed(session, core, person)
     return TrainingOut.of(row, datetime.now(UTC))

@@ -17,7 +17,7 @@ from sqlalchemy import func, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from api.audit import record_action
+from api.audit import stage_action, write_staged
 from api.core_bridge import CoreBridge
 from api.deps import CoreDep, IdPath, PageDep, SessionDep, require
 from api.errors import conflict, forbidden, invalid, not_found
@@ -56,8 +56,7 @@ def _person(session: Session, site_id: str, person_id: str) -> Person | None:
     return person if person is not None and person.site_id == site_id else None
 
 
-def _record(
-    core: CoreBridge,
+def _stage(
     session: Session,
     order: WorkOrder,
     *,
@@ -65,10 +64,11 @@ def _record(
     action: str,
     changes: dict[str, object],
 ) -> None:
-    """Write the operator record of a change to a work order."""
+    """Stage the operator record of a change to a work order (before the commit)."""
     person = _person(session, order.site_id, order.person_id)
-    record_action(
-        core,
+    stage_action(
+        session,
+        site_id=order.site_id,
         actor=actor,
         action=action,
         target=order.id,
@@ -86,7 +86,7 @@ def _transition(
     caller: Account,
     note: str | None,
 ) -> None:
-    """Move the order from its current status to ``new``; 409 if someone changed it meanwhile."""
+    """Move the order from its current status to ``new`` (uncommitted); 409 if it changed."""
     now = datetime.now(UTC)
     result = session.exec(
         update(WorkOrder)
@@ -96,7 +96,6 @@ def _transition(
     if result.rowcount != 1:
         session.rollback()
         raise conflict("The work order was changed meanwhile; read it again")
-    session.commit()
     session.refresh(order)
 
 
@@ -167,15 +166,15 @@ def request_work_order(
         requested_by=caller.username,
     )
     session.add(order)
-    session.commit()
-    _record(
-        core,
+    _stage(
         session,
         order,
         actor=caller.username,
         action="work_order.request",
         changes=body.model_dump(),
     )
+    session.commit()
+    write_staged(session, core)
     return WorkOrderOut.of(order)
 
 
@@ -202,14 +201,15 @@ def _decide(
         raise conflict("The work order's window has ended; request a new one")
     note = body.note if body else None
     _transition(session, order, S.APPROVED if approve else S.REJECTED, caller, note)
-    _record(
-        core,
+    _stage(
         session,
         order,
         actor=caller.username,
         action="work_order.approve" if approve else "work_order.reject",
         changes={"status": order.status, "note": note, "requested_by": order.requested_by},
     )
+    session.commit()
+    write_staged(session, core)
     if approve:
         core.reload_person(order.person_id)
     return WorkOrderOut.of(order)
@@ -269,13 +269,14 @@ def cancel(
     was = order.status
     note = body.note if body else None
     _transition(session, order, S.CANCELLED, caller, note)
-    _record(
-        core,
+    _stage(
         session,
         order,
         actor=caller.username,
         action="work_order.cancel",
         changes={"status": {"from": was, "to": order.status}, "note": note},
     )
+    session.commit()
+    write_staged(session, core)
     core.reload_person(order.person_id)
     return WorkOrderOut.of(order)

@@ -301,6 +301,29 @@ class AuditCheckpoint(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
+class PendingRecord(SQLModel, table=True):
+    """An operator record staged in the same transaction as the change it records (an outbox).
+
+    Appended to the log (its ``detail.intent`` = ``id``) and deleted after the commit; rows a
+    crash or a storage outage left behind are appended at the next start (``gateway.intents``).
+    """
+
+    __tablename__ = "pending_record"
+    __table_args__ = (
+        Index("ix_pending_record_site_id_id", "site_id", "id"),
+        {"sqlite_autoincrement": True},  # ids are never reused: an intent id names one change
+    )
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    site_id: str = Field(max_length=63)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    record: dict[str, object] = Field(sa_column=Column(SAJSON, nullable=False))  # the NewRecord
+
+
 # Core tables, for the hot paths that skip the ORM.
 PERSON_TABLE = SQLModel.metadata.tables["person"]
 CREDENTIAL_TABLE = SQLModel.metadata.tables["credential"]

@@ -607,6 +607,11 @@ class RecordLog:
         _wake(per_loop)
 
 
+def check_record(rec: NewRecord) -> None:
+    """Raise ValueError or TypeError unless the log would store ``rec`` as given."""
+    _params(rec)
+
+
 def _fingerprint(site_id: str, params: dict[str, Any]) -> bytes:
     """A record's canonical JSON with seq 0: the same bytes for a retry of the same record."""
     detail = params.get("_detail_text") or detail_text(params["detail"])
