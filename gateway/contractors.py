@@ -34,9 +34,11 @@ from gateway.custody import (
     iso,
     load_person,
     session,
+    stage,
     write,
 )
 from gateway.domain import PersonKind
+from gateway.intents import IntentOutbox, Staged, commit
 from gateway.recorder import Recorder
 from gateway.records import RecordKind
 from gateway.storage.models import ContractorRow, Person
@@ -147,15 +149,17 @@ class ContractorService:
         engine: Engine,
         recorder: Recorder,
         *,
+        intents: IntentOutbox,
         reload_person: Callable[[str], Awaitable[None]],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """Work on ``site``'s contractors in ``engine``, recording through ``recorder``."""
+        """Work on ``site``'s contractors in ``engine``; changes' records go through ``intents``."""
         self._site_id = site.site.id
         self._tz = ZoneInfo(site.site.timezone)
         self._every = site.custody.contractor_inspection_days
         self._engine = engine
         self._recorder = recorder
+        self._intents = intents
         self._reload = reload_person
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -172,15 +176,8 @@ class ContractorService:
     async def set_terms(self, actor: Actor, person_id: str, terms: ContractTerms) -> ContractorView:
         """Record a contractor's contract; the decision follows the new end at once."""
         async with self._lock:
-            person, changes = await in_thread(self._set_terms, actor, person_id, terms)
-            await write(
-                self._recorder,
-                RecordKind.CONTRACTOR_UPDATED,
-                self._clock(),
-                actor=actor,
-                person=person,
-                detail={"changes": changes},
-            )
+            staged = await in_thread(self._set_terms, actor, person_id, terms)
+            await self._intents.write_all(staged)
             await self._reload(person_id)
             return await self.get(person_id)
 
@@ -189,15 +186,8 @@ class ContractorService:
     ) -> ContractorView:
         """Record an on-site inspection of the contractor's handling (4-8-9(3))."""
         async with self._lock:
-            person = await in_thread(self._inspected, actor, person_id, on, note)
-            await write(
-                self._recorder,
-                RecordKind.CONTRACTOR_INSPECTED,
-                self._clock(),
-                actor=actor,
-                person=person,
-                detail={"date": on.isoformat(), "note": note},
-            )
+            staged = await in_thread(self._inspected, actor, person_id, on, note)
+            await self._intents.write_all(staged)
             return await self.get(person_id)
 
     async def check(self) -> list[Finding]:
@@ -235,10 +225,8 @@ class ContractorService:
             raise Invalid("person_id", "this person is not a contractor")
         return person
 
-    def _set_terms(
-        self, actor: Actor, person_id: str, t: ContractTerms
-    ) -> tuple[Person, dict[str, object]]:
-        """Store the contract; returns the person and what changed."""
+    def _set_terms(self, actor: Actor, person_id: str, t: ContractTerms) -> Staged:
+        """Store the contract with its record (what changed)."""
         if actor.is_person(person_id):
             raise NotAllowed("nobody records their own contract")
         if not t.company.strip():
@@ -279,7 +267,6 @@ class ContractorService:
             person.updated_at = now
             s.add(row)
             s.add(person)
-            s.commit()
             after: dict[str, object] = {
                 "company": row.company,
                 "contract_end": iso(t.contract_end),
@@ -291,10 +278,19 @@ class ContractorService:
             changes: dict[str, object] = {
                 k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]
             }
-            return person, changes
+            stage(
+                s,
+                self._site_id,
+                RecordKind.CONTRACTOR_UPDATED,
+                self._clock(),
+                actor=actor,
+                person=person,
+                detail={"changes": changes},
+            )
+            return commit(s)
 
-    def _inspected(self, actor: Actor, person_id: str, on: date, note: str | None) -> Person:
-        """Store an on-site inspection; returns the contractor."""
+    def _inspected(self, actor: Actor, person_id: str, on: date, note: str | None) -> Staged:
+        """Store an on-site inspection with its record."""
         if on > self._clock().astimezone(self._tz).date():
             raise Invalid("date", "an inspection cannot be recorded ahead of its day")
         with session(self._engine) as s:
@@ -308,8 +304,16 @@ class ContractorService:
             row.updated_by = actor.username
             row.updated_at = self._clock()
             s.add(row)
-            s.commit()
-            return person
+            stage(
+                s,
+                self._site_id,
+                RecordKind.CONTRACTOR_INSPECTED,
+                self._clock(),
+                actor=actor,
+                person=person,
+                detail={"date": on.isoformat(), "note": note},
+            )
+            return commit(s)
 
     def _all(self, person_id: str | None) -> list[ContractorView]:
         """Contractors (one, or all by name) with their contract and findings now."""

@@ -4,6 +4,10 @@ The services (``gateway.visits``, ``gateway.contractors``, ``gateway.media``) ru
 event loop; their blocking database work runs in worker threads through ``in_thread``. Each
 refusal is a typed error the API maps to a status: ``NotFound`` 404, ``NotAllowed`` 403,
 ``Refused`` 409, ``Invalid`` 422.
+
+A step that changes data stages its records in the change's own transaction (``stage``, then
+``gateway.intents.commit``) and writes them after the commit through the gateway's
+``IntentOutbox`` (``write_all``): a crash in between leaves them to the next start, never lost.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from gateway import intents
 from gateway.recorder import Recorder
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import Person
@@ -101,6 +106,34 @@ def iso(value: datetime | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
+def new_record(
+    kind: RecordKind,
+    ts: datetime,
+    *,
+    actor: Actor | str | None = None,
+    person: Person | None = None,
+    person_id: str | None = None,
+    person_kind: str | None = None,
+    zone_id: str | None = None,
+    door_id: str | None = None,
+    credential: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> NewRecord:
+    """One record of a step (``person`` or its id and kind; ``actor`` or its username)."""
+    who = actor.username if isinstance(actor, Actor) else actor
+    return NewRecord(
+        kind,
+        ts,
+        door_id=door_id,
+        zone_id=zone_id,
+        person_id=person.id if person is not None else person_id,
+        person_kind=person.kind.value if person is not None else person_kind,
+        credential=credential,
+        actor=who,
+        detail=dict(detail or {}),
+    )
+
+
 async def write(
     recorder: Recorder,
     kind: RecordKind,
@@ -115,18 +148,52 @@ async def write(
     credential: str | None = None,
     detail: dict[str, object] | None = None,
 ) -> int:
-    """Append one record durably and return its seq (``person`` or its id and kind)."""
-    who = actor.username if isinstance(actor, Actor) else actor
+    """Append a record of no data change durably and return its seq (see ``new_record``)."""
     return await recorder.append(
-        NewRecord(
+        new_record(
             kind,
             ts,
-            door_id=door_id,
+            actor=actor,
+            person=person,
+            person_id=person_id,
+            person_kind=person_kind,
             zone_id=zone_id,
-            person_id=person.id if person is not None else person_id,
-            person_kind=person.kind.value if person is not None else person_kind,
+            door_id=door_id,
             credential=credential,
-            actor=who,
-            detail=dict(detail or {}),
+            detail=detail,
         )
+    )
+
+
+def stage(
+    s: Session,
+    site_id: str,
+    kind: RecordKind,
+    ts: datetime,
+    *,
+    actor: Actor | str | None = None,
+    person: Person | None = None,
+    person_id: str | None = None,
+    person_kind: str | None = None,
+    zone_id: str | None = None,
+    door_id: str | None = None,
+    credential: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Stage the record of a change in the change's session, before its commit (outbox)."""
+    intents.stage(
+        s,
+        site_id,
+        new_record(
+            kind,
+            ts,
+            actor=actor,
+            person=person,
+            person_id=person_id,
+            person_kind=person_kind,
+            zone_id=zone_id,
+            door_id=door_id,
+            credential=credential,
+            detail=detail,
+        ),
     )

@@ -77,15 +77,20 @@ class CustodyStack:
         visits = VisitService(
             site,
             engine,
-            gateway.recorder,
+            gateway.intents,
             reload_person=gateway.reload_person,
             occupancy=gateway.occupancy,
             clock=clock,
         )
         contractors = ContractorService(
-            site, engine, gateway.recorder, reload_person=gateway.reload_person, clock=clock
+            site,
+            engine,
+            gateway.recorder,
+            intents=gateway.intents,
+            reload_person=gateway.reload_person,
+            clock=clock,
         )
-        ctx = MediaContext(site, engine, gateway.recorder, clock)
+        ctx = MediaContext(site, engine, gateway.recorder, gateway.intents, clock)
         inventory = MediaInventory(ctx, lambda key: gateway.index.lookup(key) is not None)
         gateway.device_taps.append(inventory.on_device_event)
         media = MediaServices(

@@ -1,11 +1,13 @@
 """The outbox of operator records: a change and its record commit together (4-8-6(4)).
 
-An API route stages the record of its change in the change's own session (:func:`stage`): a
-``pending_record`` row commits atomically with the change. After the commit the record, its
-``detail.intent`` naming the row, is appended to the log and the row deleted. A crash between
-the two leaves the row behind; :meth:`IntentOutbox.recover` appends it at the next start with
-its original ``ts`` — unless a record with that intent is already in the log (a crash after
-the append, before the delete): then only the row goes. An append that fails (storage outage)
+An API route or a core service (visits, contractors, media custody, incidents, alarms) stages
+the record of its change in the change's own session (:func:`stage`): a ``pending_record`` row
+commits atomically with the change (:func:`commit`). After the commit the record, its
+``detail.intent`` naming the row, is appended to the log and the row deleted
+(:meth:`IntentOutbox.write_all`). A crash between the two leaves the row behind;
+:meth:`IntentOutbox.recover` appends it at the next start with its original ``ts`` — unless a
+record with that intent is already in the log (a crash after the append, before the delete):
+then only the row goes. An append that fails (storage outage)
 is held by the ``Recorder`` and retried; its row stays until the retry has written it.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -29,6 +31,7 @@ from gateway.storage.record_log import check_record
 
 log = logging.getLogger(__name__)
 
+Staged = list[tuple[int, NewRecord]]  # (intent, record) of rows a commit stored
 INTENT = "intent"  # detail key: the id of the pending row the record was staged as
 _STAGED = "sekisho.staged_records"  # Session.info key: rows staged in this session
 _FIELDS = (
@@ -90,7 +93,7 @@ def stage(session: Session, site_id: str, rec: NewRecord) -> PendingRecord:
     return row
 
 
-def take_staged(session: Session) -> list[tuple[int, NewRecord]]:
+def take_staged(session: Session) -> Staged:
     """After the commit: (intent, record) of each staged row that committed (not rolled back)."""
     staged: list[tuple[PendingRecord, NewRecord]] = session.info.pop(_STAGED, [])
     out = []
@@ -98,6 +101,12 @@ def take_staged(session: Session) -> list[tuple[int, NewRecord]]:
         if inspect(row).persistent and row.id is not None:
             out.append((row.id, with_intent(rec, row.id)))
     return out
+
+
+def commit(session: Session) -> Staged:
+    """Commit the change with its staged rows; the (intent, record) pairs to write after it."""
+    session.commit()
+    return take_staged(session)
 
 
 def forget(session: Session, intents: Collection[int]) -> None:
@@ -136,6 +145,14 @@ class IntentOutbox:
                 exc,
             )
             return None
+
+    async def write_all(self, staged: Sequence[tuple[int, NewRecord]]) -> list[int | None]:
+        """After the commit: append staged records in order, then delete the written rows."""
+        seqs = [await self.write(rec) for _, rec in staged]
+        done = [intent for (intent, _), seq in zip(staged, seqs, strict=True) if seq is not None]
+        if done:
+            await self._cleanup(done)
+        return seqs
 
     async def recover(self) -> int:
         """Append what a crash left pending (id order, own ts); returns how many were appended."""
@@ -206,13 +223,13 @@ class IntentOutbox:
         if intent is None or intent not in self._held:
             return
         self._held.discard(intent)
-        task = asyncio.get_running_loop().create_task(self._cleanup(intent))
+        task = asyncio.get_running_loop().create_task(self._cleanup([intent]))
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
 
-    async def _cleanup(self, intent: int) -> None:
-        """Delete one row off the loop; on failure the next start removes it."""
+    async def _cleanup(self, intents: list[int]) -> None:
+        """Delete rows off the loop; on failure the next start removes them."""
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._delete, [intent])
+            await asyncio.get_running_loop().run_in_executor(None, self._delete, intents)
         except Exception as exc:  # noqa: BLE001 -- the row is harmless: recovery sees it is logged
-            log.warning("pending record %d not deleted (%s); the next start does", intent, exc)
+            log.warning("pending records %s not deleted (%s); the next start does", intents, exc)

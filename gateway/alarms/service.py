@@ -4,8 +4,11 @@ The service listens to committed records on the bus (``RecordWritten``) and runs
 over each: records that raise a type raise (or count a repeat on) the alarm of that type and
 source, records that clear it clear it. Operators acknowledge and close. Every transition is
 a record (``alarm.*``), a write-through of the ``alarm`` table (so the console survives a
-restart) and an ``AlarmChanged`` on the bus. An alarm left unacknowledged past its type's
-escalation time escalates: ``alarm.escalated`` and a notification to the chief.
+restart) and an ``AlarmChanged`` on the bus. The row is state derived from the records that
+raised and cleared it; an operator's acknowledgement or closing is not, so its record is staged
+in the row's transaction and written after its commit (``gateway.intents``). An alarm left
+unacknowledged past its type's escalation time escalates: ``alarm.escalated`` and a
+notification to the chief.
 
 After a restart, an alarm whose condition was active is re-read from the live status the
 core publishes (doors, readers, sensors): what has since gone quiet is cleared.
@@ -43,6 +46,7 @@ from gateway.core_events import (
     StorageChanged,
 )
 from gateway.domain import DoorState
+from gateway.intents import IntentOutbox, Staged
 from gateway.recorder import Recorder
 from gateway.records import NewRecord, RecordKind
 
@@ -74,6 +78,7 @@ class AlarmService:
         bus: Bus,
         recorder: Recorder,
         *,
+        intents: IntentOutbox,
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -84,6 +89,7 @@ class AlarmService:
         self._sensor_zone = {s.id: s.zone for s in site.sensors}
         self._bus = bus
         self._recorder = recorder
+        self._intents = intents
         self._clock = clock
         self._store = AlarmStore(engine, self._site_id)
         self._notifier = notifier or Notifier(engine, self._site_id, recorder, bus, clock)
@@ -351,31 +357,35 @@ class AlarmService:
         *,
         actor: str | None = None,
         trigger: tuple[int | None, str] | None = None,
-    ) -> tuple[NewRecord, concurrent.futures.Future[None]]:
+    ) -> tuple[NewRecord, concurrent.futures.Future[Staged | None]]:
         """Keep the new alarm, write its row and record, announce it; returns both writes."""
         self._remember(alarm)
-        saved = self._writer.submit(self._save, alarm)
         rec = self._record(alarm, transition, actor, trigger)
+        saved = self._writer.submit(self._save, alarm, rec if actor is not None else None)
         self._arm(alarm)
         self._bus.publish(AlarmChanged(self._view(alarm)))
         return rec, saved
 
     async def _commit_durably(self, alarm: Alarm, transition: Transition, *, actor: str) -> None:
-        """Commit an operator's transition and wait for its record and row to be written."""
+        """Commit an operator's transition: its row and staged record, then the record."""
         rec, saved = self._commit(alarm, transition, actor=actor)
-        try:
+        staged = await asyncio.wrap_future(saved)
+        if staged is not None:
+            await self._intents.write_all(staged)
+            return
+        try:  # the row was not written: the record goes straight to the log
             await self._recorder.append(rec)
         except Exception as exc:  # noqa: BLE001 -- kept for retry: an operator's act is never lost
             log.warning("alarm record kept for retry: %s", exc)
             self._recorder.keep(rec)
-        await asyncio.wrap_future(saved)
 
-    def _save(self, alarm: Alarm) -> None:
-        """Write one alarm row (on the writer thread); a failure heals at the next write."""
+    def _save(self, alarm: Alarm, rec: NewRecord | None) -> Staged | None:
+        """Write one alarm row, staging ``rec`` with it (writer thread); None when it failed."""
         try:
-            self._store.save(alarm)
+            return self._store.save(alarm, rec)
         except Exception:  # logged; the next transition rewrites the whole row
             log.exception("alarm %s: table write failed", alarm.alarm_id)
+            return None
 
     def _record(
         self,

@@ -37,7 +37,13 @@ class AlarmStack:
         site = gateway.site
         notifier = Notifier(engine, site.site.id, gateway.recorder, gateway.bus, clock)
         alarms = AlarmService(
-            site, engine, gateway.bus, gateway.recorder, notifier=notifier, clock=clock
+            site,
+            engine,
+            gateway.bus,
+            gateway.recorder,
+            intents=gateway.intents,
+            notifier=notifier,
+            clock=clock,
         )
         environment = EnvironmentService(site, gateway.bus, gateway.recorder, clock=clock)
         gateway.device_taps.append(environment.on_device_event)
@@ -47,6 +53,7 @@ class AlarmStack:
             gateway.bus,
             gateway.recorder,
             alarms,
+            intents=gateway.intents,
             notifier=notifier,
             lockdown=getattr(gateway, "lockdown", None),  # issue 3's zone lockdown, if present
             clock=clock,

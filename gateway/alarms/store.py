@@ -1,7 +1,8 @@
 """The ``alarm`` table: the console's working state, written through on every transition.
 
 Blocking database calls; the service runs them on its own single worker thread, in order.
-A whole row is written each time, so a failed write heals at the alarm's next transition.
+A whole row is written each time, so a failed write heals at the alarm's next transition. An
+operator's transition stages its record in the row's transaction (``gateway.intents``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from gateway.alarms.model import Alarm
+from gateway.intents import Staged, commit, stage
+from gateway.records import NewRecord
 from gateway.storage.models import AlarmRow
 
 _FIELDS = (
@@ -73,8 +76,8 @@ class AlarmStore:
             rows = s.exec(stmt.order_by(col(AlarmRow.last_at).desc()).limit(limit))
             return [to_alarm(r) for r in rows]
 
-    def save(self, alarm: Alarm) -> None:
-        """Insert or overwrite the whole row of ``alarm``."""
+    def save(self, alarm: Alarm, rec: NewRecord | None = None) -> Staged:
+        """Insert or overwrite the whole row of ``alarm`` (staging ``rec`` with it); ``rec``."""
         with Session(self._engine) as s:
             row = s.get(AlarmRow, alarm.alarm_id)
             if row is None:
@@ -83,4 +86,6 @@ class AlarmStore:
                 for f in _FIELDS:
                     setattr(row, f, getattr(alarm, f))
             s.add(row)
-            s.commit()
+            if rec is not None:
+                stage(s, self._site_id, rec)
+            return commit(s)

@@ -11,7 +11,9 @@
   its due time writes ``incident.step_overdue``, which the alarm catalogue raises as an alarm
   (cleared by ``incident.step_done``). An incident with a legal step still open cannot close.
 
-Everything runs on the core's event loop; table work runs on one worker thread, in order.
+Everything runs on the core's event loop; table work runs on one worker thread, in order. Each
+step's record is staged in the step's own transaction and written after its commit through the
+gateway's outbox (``gateway.intents``): a crash in between never loses it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from gateway.alarms.model import UnknownAlarm
-from gateway.alarms.notify import CHIEF, MANAGER, Notifier, write
+from gateway.alarms.notify import CHIEF, MANAGER, Notifier
 from gateway.alarms.service import AlarmService
 from gateway.bus import Bus
 from gateway.clock import utcnow
@@ -38,6 +40,8 @@ from gateway.incidents.model import (
     StepKind,
 )
 from gateway.incidents.store import IncidentStore, Loaded
+from gateway.intents import IntentOutbox
+from gateway.intents import stage as stage_record
 from gateway.recorder import Recorder
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import IncidentDeadlineRow, IncidentRow, IncidentStepRow
@@ -73,6 +77,7 @@ class IncidentService:
         recorder: Recorder,
         alarms: AlarmService,
         *,
+        intents: IntentOutbox,
         notifier: Notifier | None = None,
         lockdown: Lockdown | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -82,7 +87,7 @@ class IncidentService:
         self._site_id = site.site.id
         self._cfg = site.incidents
         self._zones = {z.id for z in site.zones}
-        self._recorder = recorder
+        self._intents = intents
         self._alarms = alarms
         self._notifier = notifier or Notifier(engine, self._site_id, recorder, bus, clock)
         self._lockdown = lockdown
@@ -170,15 +175,10 @@ class IncidentService:
             opened_by=actor,
         )
         step = self._step(row.id, now, StepKind.OPENED, actor, row.description, alarm_id=alarm_id)
-        await self._run(self._store.create, row, step)
-        await self._record(
-            RecordKind.INCIDENT_OPENED,
-            row,
-            now,
-            actor,
-            title=row.title,
-            alarm_id=alarm_id,
+        rec = self._record(
+            RecordKind.INCIDENT_OPENED, row, now, actor, title=row.title, alarm_id=alarm_id
         )
+        await self._intents.write_all(await self._run(self._store.create, row, step, rec))
         await self._notify(row.id, MANAGER, zone_id, f"Incident opened: {row.title}")
         if self._cfg.notify_chief_after_s <= 0:
             await self._notify(row.id, CHIEF, zone_id, f"Incident opened: {row.title}")
@@ -234,17 +234,11 @@ class IncidentService:
                     )
                 )
             detail = {"due": {k: v.isoformat() for k, v in due.items()}}
+            self._stage(x, RecordKind.INCIDENT_PERSONAL_DATA, now, actor, **detail)
             return [self._step(incident_id, now, StepKind.PERSONAL_DATA, actor, note, **detail)]
 
-        await self._run(self._store.change, incident_id, change)
+        await self._intents.write_all(await self._run(self._store.change, incident_id, change))
         view = await self.view(incident_id)
-        await self._record(
-            RecordKind.INCIDENT_PERSONAL_DATA,
-            view,
-            now,
-            actor,
-            due={k: v.isoformat() for k, v in due.items()},
-        )
         for step_id, due_at in due.items():
             self._arm(incident_id, step_id, due_at)
         return view
@@ -266,14 +260,15 @@ class IncidentService:
                 raise IncidentRefused(f"legal step {step} was done already by {d.done_by}")
             d.done_at, d.done_by = now, actor
             x.session.add(d)
+            self._stage(x, RecordKind.INCIDENT_STEP_DONE, now, actor, step=step)
             return [self._step(incident_id, now, StepKind.LEGAL_STEP_DONE, actor, note, step=step)]
 
-        await self._run(self._store.change, incident_id, change)
+        staged = await self._run(self._store.change, incident_id, change)
         view = await self.view(incident_id)
         timer = self._timers.pop((incident_id, step), None)
         if timer is not None:
             timer.cancel()
-        await self._record(RecordKind.INCIDENT_STEP_DONE, view, now, actor, step=step)
+        await self._intents.write_all(staged)
         return view
 
     async def close(
@@ -294,11 +289,12 @@ class IncidentService:
                 )
             x.incident.root_cause, x.incident.measures = cause, prevent
             x.incident.closed_at, x.incident.closed_by = now, actor
+            self._stage(x, RecordKind.INCIDENT_CLOSED, now, actor)
             return [self._step(incident_id, now, StepKind.CLOSED, actor, cause, measures=prevent)]
 
-        await self._run(self._store.change, incident_id, change)
+        staged = await self._run(self._store.change, incident_id, change)
         view = await self.view(incident_id)
-        await self._record(RecordKind.INCIDENT_CLOSED, view, now, actor)
+        await self._intents.write_all(staged)
         return view
 
     # --- deadlines ------------------------------------------------------------------------------
@@ -317,7 +313,6 @@ class IncidentService:
         """Mark a legal step overdue and write the record that raises the alarm."""
         self._timers.pop((incident_id, step), None)
         now = self._clock()
-        marked: list[bool] = []
 
         def change(x: Loaded) -> list[IncidentStepRow]:
             """Flag the step overdue once, unless it was done (or the incident closed) meanwhile."""
@@ -326,14 +321,11 @@ class IncidentService:
                 return []
             d.overdue = True
             x.session.add(d)
-            marked.append(True)
+            self._stage(x, RecordKind.INCIDENT_STEP_OVERDUE, now, None, step=step)
             detail = {"step": step, "due_at": d.due_at.isoformat()}
             return [self._step(incident_id, now, StepKind.LEGAL_STEP_OVERDUE, None, None, **detail)]
 
-        await self._run(self._store.change, incident_id, change)
-        if marked:
-            view = await self.view(incident_id)
-            await self._record(RecordKind.INCIDENT_STEP_OVERDUE, view, now, None, step=step)
+        await self._intents.write_all(await self._run(self._store.change, incident_id, change))
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -348,18 +340,20 @@ class IncidentService:
         """Add one step to an open incident and record it."""
         now = self._clock()
 
-        def change(x: Loaded) -> list[IncidentStepRow]:
-            """Add the step, unless the incident is closed."""
-            self._refuse_closed(x)
-            return [self._step(incident_id, now, kind, actor, text, **detail)]
-
-        await self._run(self._store.change, incident_id, change)
-        view = await self.view(incident_id)
         record_kind = {
             StepKind.CONTAINMENT: RecordKind.INCIDENT_CONTAINMENT,
             StepKind.NOTE: RecordKind.INCIDENT_NOTE,
         }[kind]
-        await self._record(record_kind, view, now, actor, **detail)
+
+        def change(x: Loaded) -> list[IncidentStepRow]:
+            """Add the step and stage its record, unless the incident is closed."""
+            self._refuse_closed(x)
+            self._stage(x, record_kind, now, actor, **detail)
+            return [self._step(incident_id, now, kind, actor, text, **detail)]
+
+        staged = await self._run(self._store.change, incident_id, change)
+        view = await self.view(incident_id)
+        await self._intents.write_all(staged)
         return view
 
     async def _lock_zone(self, zone_id: str | None, actor: str, reason: str) -> dict[str, object]:
@@ -400,31 +394,24 @@ class IncidentService:
         except Exception:  # the notification itself is recorded already
             log.exception("incident %s: notification step not stored", incident_id)
 
-    async def _record(
-        self,
-        kind: RecordKind,
-        incident: IncidentRow | IncidentView,
-        ts: datetime,
-        actor: str | None,
-        **detail: object,
-    ) -> None:
-        """Write the incident record durably (kept for retry if the log cannot take it now)."""
-        incident_id = incident.id if isinstance(incident, IncidentRow) else incident.incident_id
-        rec = NewRecord(
+    @staticmethod
+    def _record(
+        kind: RecordKind, incident: IncidentRow, ts: datetime, actor: str | None, **detail: object
+    ) -> NewRecord:
+        """The record of an incident's step (``detail`` without its None values)."""
+        return NewRecord(
             kind,
             ts,
             zone_id=incident.zone_id,
             actor=actor,
-            detail={"incident": incident_id, **{k: v for k, v in detail.items() if v is not None}},
+            detail={"incident": incident.id, **{k: v for k, v in detail.items() if v is not None}},
         )
-        if actor is None:
-            write(self._recorder, rec)
-            return
-        try:
-            await self._recorder.append(rec)
-        except Exception as exc:  # noqa: BLE001 -- kept for retry: an operator's act is never lost
-            log.warning("incident record kept for retry: %s", exc)
-            self._recorder.keep(rec)
+
+    def _stage(
+        self, x: Loaded, kind: RecordKind, ts: datetime, actor: str | None, **detail: object
+    ) -> None:
+        """Stage the record of a step in the step's transaction (written after its commit)."""
+        stage_record(x.session, self._site_id, self._record(kind, x.incident, ts, actor, **detail))
 
     def _step(
         self,

@@ -2,7 +2,8 @@
 
 The service runs these on its own single worker thread, so changes to one incident never
 interleave. ``change`` is the one way to modify an incident: a check-and-change function runs
-inside one transaction, which a refusal (an exception) rolls back whole.
+inside one transaction, which a refusal (an exception) rolls back whole. The records a change
+stages there (``gateway.intents``) commit with it; both calls return them for writing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from gateway.incidents.model import (
     StepKind,
     UnknownIncident,
 )
+from gateway.intents import Staged, commit, stage
+from gateway.records import NewRecord
 from gateway.storage.models import IncidentDeadlineRow, IncidentRow, IncidentStepRow
 
 
@@ -48,17 +51,17 @@ class IncidentStore:
         self._site_id = site_id
         self._config = config
 
-    def create(self, incident: IncidentRow, step: IncidentStepRow) -> IncidentView:
-        """Insert a new incident with its first step."""
+    def create(self, incident: IncidentRow, step: IncidentStepRow, rec: NewRecord) -> Staged:
+        """Insert a new incident with its first step and stage its record; returns the record."""
         with Session(self._engine, expire_on_commit=False) as s:
             s.add(incident)
             s.flush()
             s.add(step)
-            s.commit()
-        return self.view(incident.id)
+            stage(s, self._site_id, rec)
+            return commit(s)
 
-    def change(self, incident_id: str, fn: Callable[[Loaded], list[IncidentStepRow]]) -> None:
-        """Run ``fn`` on the incident's rows and commit, with the steps it returns, at once."""
+    def change(self, incident_id: str, fn: Callable[[Loaded], list[IncidentStepRow]]) -> Staged:
+        """Run ``fn`` on the incident's rows and commit with its steps; the records it staged."""
         with Session(self._engine, expire_on_commit=False) as s:
             row = s.get(IncidentRow, incident_id)
             if row is None or row.site_id != self._site_id:
@@ -69,7 +72,7 @@ class IncidentStore:
             for step in fn(Loaded(s, row, deadlines)):
                 s.add(step)
             s.add(row)
-            s.commit()
+            return commit(s)
 
     def view(self, incident_id: str) -> IncidentView:
         """An incident with its deadlines and timeline; UnknownIncident when there is none."""

@@ -9,6 +9,9 @@ result and notes. ``gateway.media.model.judge`` decides: the item moves (a ledge
 for a second person's confirmation where the zone requires one, or is refused. A movement
 without approval (no request, someone else's request, an unregistered item...) is caught here
 and recorded as ``media.unapproved``, which the alarm catalogue raises an alarm on.
+
+Each step's records are staged in the step's own transaction and written after its commit
+(``gateway.intents``): a crash in between never loses them.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from gateway.custody import (
     iso,
     load_person,
     session,
-    write,
+    stage,
 )
 from gateway.domain import Direction
+from gateway.intents import Staged, commit
 from gateway.media.model import (
     RESTING,
     InspectionOutcome,
@@ -119,8 +123,8 @@ class MediaDesk:
     async def request(self, actor: Actor, plan: RequestPlan) -> MediaRequestRow:
         """File a request (``media.requested``)."""
         async with self._ctx.lock:
-            row, person = await in_thread(self._request, actor, plan)
-            await self._request_record(RecordKind.MEDIA_REQUESTED, actor, row, person)
+            row, staged = await in_thread(self._request, actor, plan)
+            await self._ctx.intents.write_all(staged)
             return row
 
     async def approve(
@@ -162,18 +166,18 @@ class MediaDesk:
     async def inspect(self, actor: Actor, i: Inspection) -> MediaInspectionRow:
         """Record an inspection at the door and whatever it concludes."""
         async with self._ctx.lock:
-            done = await in_thread(self._inspect, actor, i)
-            await self._records(actor, done, first=True)
-            return done.inspection
+            ins, staged = await in_thread(self._inspect, actor, i)
+            await self._ctx.intents.write_all(staged)
+            return ins
 
     async def confirm(
         self, actor: Actor, inspection_id: str, *, passed: bool, notes: str | None = None
     ) -> MediaInspectionRow:
         """A second person confirms (or does not) an inspection waiting for them (4-8-5(7))."""
         async with self._ctx.lock:
-            done = await in_thread(self._confirm, actor, inspection_id, passed, notes)
-            await self._records(actor, done, first=False)
-            return done.inspection
+            ins, staged = await in_thread(self._confirm, actor, inspection_id, passed, notes)
+            await self._ctx.intents.write_all(staged)
+            return ins
 
     async def get_inspection(self, inspection_id: str) -> MediaInspectionRow:
         """One inspection."""
@@ -192,12 +196,13 @@ class MediaDesk:
 
     # --- records ------------------------------------------------------------------------------
 
-    async def _request_record(
-        self, kind: RecordKind, actor: Actor, row: MediaRequestRow, person: Person
+    def _stage_request(
+        self, s: Session, kind: RecordKind, actor: Actor, row: MediaRequestRow, person: Person
     ) -> None:
-        """Record a request's step."""
-        await write(
-            self._ctx.recorder,
+        """Stage the record of a request's step in its transaction."""
+        stage(
+            s,
+            self._ctx.site_id,
             kind,
             self._ctx.clock(),
             actor=actor,
@@ -215,15 +220,16 @@ class MediaDesk:
             },
         )
 
-    async def _records(self, actor: Actor, done: _Done, *, first: bool) -> None:
-        """The records of one step at the door: inspected/confirmed, unapproved, moved, returned."""
+    def _stage_records(self, s: Session, actor: Actor, done: _Done, *, first: bool) -> None:
+        """Stage the records of a step at the door: inspected/confirmed, unapproved, moved..."""
         ins, item, j = done.inspection, done.item, done.judgement
         now = self._ctx.clock()
 
-        async def emit(kind: RecordKind, detail: dict[str, object], ts: datetime = now) -> None:
-            """Write one record about this step at the door."""
-            await write(
-                self._ctx.recorder,
+        def emit(kind: RecordKind, detail: dict[str, object], ts: datetime = now) -> None:
+            """Stage one record about this step at the door."""
+            stage(
+                s,
+                self._ctx.site_id,
                 kind,
                 ts,
                 actor=actor,
@@ -238,7 +244,7 @@ class MediaDesk:
             base["item_id"] = item.id
         else:
             base["item"] = f"tag:{ins.tag_seen}"  # the alarm's source for an unregistered item
-        await emit(
+        emit(
             RecordKind.MEDIA_INSPECTED if first else RecordKind.MEDIA_CONFIRMED,
             {
                 **base,
@@ -251,15 +257,15 @@ class MediaDesk:
             },
         )
         if j.refusal is not None and j.refusal.unapproved:
-            await emit(
+            emit(
                 RecordKind.MEDIA_UNAPPROVED,
                 {**base, "direction": ins.direction, "refusal": j.refusal.value},
             )
         if done.line is None or item is None:
             return
-        await emit(RecordKind.MEDIA_MOVED, movement_detail(done.line, item.tag), done.line.at)
+        emit(RecordKind.MEDIA_MOVED, movement_detail(done.line, item.tag), done.line.at)
         if Movement(done.line.movement) in RESTING:
-            await emit(
+            emit(
                 RecordKind.MEDIA_RETURNED,
                 {
                     "item_id": item.id,
@@ -271,8 +277,8 @@ class MediaDesk:
 
     # --- store work: requests -----------------------------------------------------------------
 
-    def _request(self, actor: Actor, p: RequestPlan) -> tuple[MediaRequestRow, Person]:
-        """Store a new request after checking the item, zone and encryption rule."""
+    def _request(self, actor: Actor, p: RequestPlan) -> tuple[MediaRequestRow, Staged]:
+        """Store a new request (and its record) after checking the item, zone and encryption."""
         now = self._ctx.clock()
         if not p.purpose.strip():
             raise Invalid("purpose", "a request needs its purpose")
@@ -325,27 +331,22 @@ class MediaDesk:
                 requested_at=now,
             )
             s.add(row)
-            s.commit()
-            return row, person
+            self._stage_request(s, RecordKind.MEDIA_REQUESTED, actor, row, person)
+            return row, commit(s)
 
     async def _decide(
         self, actor: Actor, request_id: str, note: str | None, to: RequestStatus
     ) -> MediaRequestRow:
         """Approve, reject or cancel a request, and record it."""
         async with self._ctx.lock:
-            row, person = await in_thread(self._decide_tx, actor, request_id, note, to)
-            kind = {
-                RequestStatus.APPROVED: RecordKind.MEDIA_APPROVED,
-                RequestStatus.REJECTED: RecordKind.MEDIA_REJECTED,
-                RequestStatus.CANCELLED: RecordKind.MEDIA_REQUEST_CANCELLED,
-            }[to]
-            await self._request_record(kind, actor, row, person)
+            row, staged = await in_thread(self._decide_tx, actor, request_id, note, to)
+            await self._ctx.intents.write_all(staged)
             return row
 
     def _decide_tx(
         self, actor: Actor, request_id: str, note: str | None, to: RequestStatus
-    ) -> tuple[MediaRequestRow, Person]:
-        """Store a decision on a request (the zone's manager; or a cancellation)."""
+    ) -> tuple[MediaRequestRow, Staged]:
+        """Store a decision on a request (the zone's manager; or a cancellation), recorded."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             row = self._request_row(s, request_id)
@@ -368,8 +369,13 @@ class MediaDesk:
             row.decided_at = now
             row.decision_note = note
             s.add(row)
-            s.commit()
-            return row, person
+            kind = {
+                RequestStatus.APPROVED: RecordKind.MEDIA_APPROVED,
+                RequestStatus.REJECTED: RecordKind.MEDIA_REJECTED,
+                RequestStatus.CANCELLED: RecordKind.MEDIA_REQUEST_CANCELLED,
+            }[to]
+            self._stage_request(s, kind, actor, row, person)
+            return row, commit(s)
 
     def _check_still_possible(self, s: Session, row: MediaRequestRow, now: datetime) -> None:
         """Refused when the window is over or the zone now requires encryption."""
@@ -426,8 +432,8 @@ class MediaDesk:
 
     # --- store work: inspections --------------------------------------------------------------
 
-    def _inspect(self, actor: Actor, i: Inspection) -> _Done:
-        """Judge and store an inspection, moving the item when it passes."""
+    def _inspect(self, actor: Actor, i: Inspection) -> tuple[MediaInspectionRow, Staged]:
+        """Judge and store an inspection (moving the item when it passes) and its records."""
         now = self._ctx.clock()
         policy = self._ctx.policy(i.zone_id)
         if i.door_id is not None and all(
@@ -473,8 +479,8 @@ class MediaDesk:
             )
             done = self._apply(s, ins, item, carrier, j, actor.username, None, now)
             s.add(ins)
-            s.commit()
-            return done
+            self._stage_records(s, actor, done, first=True)
+            return ins, commit(s)
 
     def _requests_of(
         self, s: Session, item: MediaItemRow | None, named: str | None
@@ -500,8 +506,10 @@ class MediaDesk:
             out.append(request_facts(found))
         return out
 
-    def _confirm(self, actor: Actor, inspection_id: str, passed: bool, notes: str | None) -> _Done:
-        """Judge again with the second person's result and store it."""
+    def _confirm(
+        self, actor: Actor, inspection_id: str, passed: bool, notes: str | None
+    ) -> tuple[MediaInspectionRow, Staged]:
+        """Judge again with the second person's result; store it and its records."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             ins = self._inspection_row(s, inspection_id)
@@ -538,8 +546,8 @@ class MediaDesk:
             ins.refusal = j.refusal.value if j.refusal else None
             done = self._apply(s, ins, item, carrier, j, ins.inspected_by, actor.username, now)
             s.add(ins)
-            s.commit()
-            return done
+            self._stage_records(s, actor, done, first=False)
+            return ins, commit(s)
 
     def _apply(  # noqa: PLR0917 -- private: the one place a judgement changes the store
         self,

@@ -5,7 +5,8 @@ the desk or read at one of the zone's ``media.scan_readers`` (a read that is nob
 on completion the scans are reconciled with the ledger (``gateway.media.model.reconcile``):
 missing, unexpected and overdue items become findings, each a ``media.finding`` record. A zone
 with ``media.inventory_every_days`` wants one that often; a missed one is itself a finding,
-recorded once per due date.
+recorded once per due date. Each step's records are staged in its own transaction and written
+after its commit (``gateway.intents``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,24 @@ from sqlalchemy import func, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from gateway.custody import Actor, Invalid, NotFound, Refused, aware, in_thread, iso, session, write
+from gateway.custody import (
+    Actor,
+    Invalid,
+    NotFound,
+    Refused,
+    aware,
+    in_thread,
+    iso,
+    new_record,
+    session,
+    stage,
+)
 from gateway.events import CardRead, DeviceEvent
-from gateway.media.model import FindingKind, InventoryFinding, ItemState, reconcile
+from gateway.intents import Staged, commit
+from gateway.intents import stage as stage_record
+from gateway.media.model import FindingKind, ItemState, reconcile
 from gateway.media.store import MediaContext, facts, find_item, normal_tag
-from gateway.records import RecordKind
+from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import (
     MediaInventoryPlanRow,
     MediaInventoryRow,
@@ -73,16 +87,16 @@ class MediaInventory:
                 started_at=self._ctx.clock(),
                 findings={},
             )
-            await in_thread(self._save, row)
-            self._open[zone_id] = row.id
-            await write(
-                self._ctx.recorder,
+            rec = new_record(
                 RecordKind.MEDIA_INVENTORY,
                 self._ctx.clock(),
                 actor=actor,
                 zone_id=zone_id,
                 detail={"inventory_id": row.id, "event": "started"},
             )
+            staged = await in_thread(self._save, row, rec)
+            self._open[zone_id] = row.id
+            await self._ctx.intents.write_all(staged)
             return row
 
     async def scan(
@@ -91,54 +105,16 @@ class MediaInventory:
         """One tag seen in the zone (``media.inventory_scan``); a repeat returns the first scan."""
         by = actor.username if actor is not None else f"reader:{reader_id}"
         async with self._ctx.lock:
-            scan, new, zone = await in_thread(self._scan, inventory_id, tag, by, reader_id)
-            if new:
-                await write(
-                    self._ctx.recorder,
-                    RecordKind.MEDIA_INVENTORY_SCAN,
-                    scan.at,
-                    actor=by,
-                    zone_id=zone,
-                    detail={
-                        "inventory_id": inventory_id,
-                        "tag": scan.tag,
-                        "known": scan.item_id is not None,
-                        "source": scan.source,
-                        "reader_id": reader_id,
-                        **({"item_id": scan.item_id} if scan.item_id else {}),
-                    },
-                )
+            scan, staged = await in_thread(self._scan, inventory_id, tag, by, reader_id)
+            await self._ctx.intents.write_all(staged)
             return scan
 
     async def complete(self, actor: Actor, inventory_id: str) -> MediaInventoryRow:
         """Reconcile the scans with the ledger; each finding is a ``media.finding`` record."""
         async with self._ctx.lock:
-            row, found = await in_thread(self._complete, actor, inventory_id)
+            row, staged = await in_thread(self._complete, actor, inventory_id)
             self._open.pop(row.zone_id, None)
-            now = self._ctx.clock()
-            for f in found:
-                await write(
-                    self._ctx.recorder,
-                    RecordKind.MEDIA_FINDING,
-                    now,
-                    actor=actor,
-                    zone_id=row.zone_id,
-                    detail={
-                        "inventory_id": row.id,
-                        "finding": f.kind.value,
-                        "tag": f.tag,
-                        "why": f.why,
-                        **({"item_id": f.item_id} if f.item_id else {"item": f"tag:{f.tag}"}),
-                    },
-                )
-            await write(
-                self._ctx.recorder,
-                RecordKind.MEDIA_INVENTORY,
-                now,
-                actor=actor,
-                zone_id=row.zone_id,
-                detail={"inventory_id": row.id, "event": "completed", **row.findings["counts"]},
-            )
+            await self._ctx.intents.write_all(staged)
             return row
 
     async def get(self, inventory_id: str) -> tuple[MediaInventoryRow, list[MediaInventoryScanRow]]:
@@ -157,8 +133,7 @@ class MediaInventory:
         async with self._ctx.lock:
             missed = await in_thread(self._missed, now)
             for zone_id, due, last in missed:
-                await write(
-                    self._ctx.recorder,
+                rec = new_record(
                     RecordKind.MEDIA_FINDING,
                     now,
                     zone_id=zone_id,
@@ -168,7 +143,8 @@ class MediaInventory:
                         "last_completed": iso(last),
                     },
                 )
-                await in_thread(self._mark_missed, zone_id, due)
+                staged = await in_thread(self._mark_missed, zone_id, due, rec)
+                await self._ctx.intents.write_all(staged)
             return [z for z, _, _ in missed]
 
     # --- readers ------------------------------------------------------------------------------
@@ -211,11 +187,12 @@ class MediaInventory:
             ).all()
             return {r.zone_id: r.id for r in rows}
 
-    def _save(self, row: MediaInventoryRow) -> None:
-        """Store a new inventory."""
+    def _save(self, row: MediaInventoryRow, rec: NewRecord) -> Staged:
+        """Store a new inventory with its record."""
         with session(self._ctx.engine) as s:
             s.add(row)
-            s.commit()
+            stage_record(s, self._ctx.site_id, rec)
+            return commit(s)
 
     def _row(self, s: Session, inventory_id: str) -> MediaInventoryRow:
         """The site's inventory with this id; NotFound otherwise."""
@@ -226,8 +203,8 @@ class MediaInventory:
 
     def _scan(
         self, inventory_id: str, tag: str, by: str, reader_id: str | None
-    ) -> tuple[MediaInventoryScanRow, bool, str]:
-        """Store a scan unless scanned already; returns it, whether it is new, and the zone."""
+    ) -> tuple[MediaInventoryScanRow, Staged]:
+        """Store a scan (and its record) unless scanned already; returns it."""
         t = normal_tag(tag)
         if not t or len(t) > 64:
             raise Invalid("tag", "give the tag as printed or read (1-64 characters)")
@@ -240,7 +217,7 @@ class MediaInventory:
             same = col(sc.item_id) == item.id if item else col(sc.tag) == t
             earlier = s.exec(select(sc).where(sc.inventory_id == inv.id, same)).first()
             if earlier is not None:
-                return earlier, False, inv.zone_id
+                return earlier, []
             scan = MediaInventoryScanRow(
                 site_id=self._ctx.site_id,
                 inventory_id=inv.id,
@@ -252,13 +229,26 @@ class MediaInventory:
                 scanned_by=by,
             )
             s.add(scan)
-            s.commit()
-            return scan, True, inv.zone_id
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_INVENTORY_SCAN,
+                scan.at,
+                actor=by,
+                zone_id=inv.zone_id,
+                detail={
+                    "inventory_id": inventory_id,
+                    "tag": scan.tag,
+                    "known": scan.item_id is not None,
+                    "source": scan.source,
+                    "reader_id": reader_id,
+                    **({"item_id": scan.item_id} if scan.item_id else {}),
+                },
+            )
+            return scan, commit(s)
 
-    def _complete(
-        self, actor: Actor, inventory_id: str
-    ) -> tuple[MediaInventoryRow, list[InventoryFinding]]:
-        """Reconcile and store the findings."""
+    def _complete(self, actor: Actor, inventory_id: str) -> tuple[MediaInventoryRow, Staged]:
+        """Reconcile and store the findings, each with its record, and the completion's."""
         now = self._ctx.clock()
         with session(self._ctx.engine) as s:
             inv = self._row(s, inventory_id)
@@ -297,8 +287,33 @@ class MediaInventory:
             inv.completed_by = actor.username
             inv.completed_at = now
             s.add(inv)
-            s.commit()
-            return inv, found
+            at = self._ctx.clock()
+            for f in found:
+                stage(
+                    s,
+                    self._ctx.site_id,
+                    RecordKind.MEDIA_FINDING,
+                    at,
+                    actor=actor,
+                    zone_id=inv.zone_id,
+                    detail={
+                        "inventory_id": inv.id,
+                        "finding": f.kind.value,
+                        "tag": f.tag,
+                        "why": f.why,
+                        **({"item_id": f.item_id} if f.item_id else {"item": f"tag:{f.tag}"}),
+                    },
+                )
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_INVENTORY,
+                at,
+                actor=actor,
+                zone_id=inv.zone_id,
+                detail={"inventory_id": inv.id, "event": "completed", **inv.findings["counts"]},
+            )
+            return inv, commit(s)
 
     def _get(self, inventory_id: str) -> tuple[MediaInventoryRow, list[MediaInventoryScanRow]]:
         """An inventory and its scans."""
@@ -360,11 +375,12 @@ class MediaInventory:
                 out.append((z.id, due, last))
         return out
 
-    def _mark_missed(self, zone_id: str, due: datetime) -> None:
-        """Remember that a zone's missed inventory is recorded."""
+    def _mark_missed(self, zone_id: str, due: datetime, rec: NewRecord) -> Staged:
+        """Mark a zone's missed inventory and stage its record, in one transaction."""
         with session(self._ctx.engine) as s:
             plan = s.get(MediaInventoryPlanRow, (self._ctx.site_id, zone_id))
             if plan is not None:
                 plan.missed_due = due
                 s.add(plan)
-                s.commit()
+            stage_record(s, self._ctx.site_id, rec)
+            return commit(s)

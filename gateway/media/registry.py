@@ -5,6 +5,8 @@ encrypted, and a home location (a vault shelf, a safe) in a home zone; an outsid
 contractor's laptop) has no home and lives "away" until carried in. Registration, each
 relocation and the disposal are ledger lines and records. Disposal needs a witness, a camera
 photo or the disposal contractor's certificate (stored as received, its SHA-256 recorded).
+Each change's records are staged in its own transaction and written after its commit
+(``gateway.intents``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from gateway.custody import (
     iso,
     load_person,
     session,
-    write,
+    stage,
 )
 from gateway.domain import CardId, PersonKind
+from gateway.intents import Staged, commit
 from gateway.media.model import Classification, DisposalMethod, ItemState, MediaKind, Movement
 from gateway.media.store import (
     MediaContext,
@@ -110,39 +113,15 @@ class MediaRegistry:
     async def register(self, actor: Actor, new: NewItem) -> MediaItemRow:
         """Add an item (``media.registered``; the ledger's first line)."""
         async with self._ctx.lock:
-            row, line = await in_thread(self._register, actor, new)
-            await write(
-                self._ctx.recorder,
-                RecordKind.MEDIA_REGISTERED,
-                self._ctx.clock(),
-                actor=actor,
-                zone_id=row.home_zone,
-                detail={**_item_detail(row), "movement_id": line.id},
-            )
+            row, staged = await in_thread(self._register, actor, new)
+            await self._ctx.intents.write_all(staged)
             return row
 
     async def update(self, actor: Actor, item_id: str, changes: dict[str, object]) -> MediaItemRow:
         """Change an item's details; a new home is a ``relocated`` ledger line."""
         async with self._ctx.lock:
-            row, diff, line = await in_thread(self._update, actor, item_id, changes)
-            if diff:
-                await write(
-                    self._ctx.recorder,
-                    RecordKind.MEDIA_UPDATED,
-                    self._ctx.clock(),
-                    actor=actor,
-                    zone_id=row.home_zone,
-                    detail={"item_id": row.id, "tag": row.tag, "changes": diff},
-                )
-            if line is not None:
-                await write(
-                    self._ctx.recorder,
-                    RecordKind.MEDIA_MOVED,
-                    line.at,
-                    actor=actor,
-                    zone_id=row.home_zone,
-                    detail=movement_detail(line, row.tag),
-                )
+            row, staged = await in_thread(self._update, actor, item_id, changes)
+            await self._ctx.intents.write_all(staged)
             return row
 
     async def get(self, item_id: str) -> MediaItemRow:
@@ -189,33 +168,8 @@ class MediaRegistry:
     async def dispose(self, actor: Actor, item_id: str, d: Disposal) -> MediaDisposalRow:
         """Record an item's destruction with its evidence (``media.disposed``)."""
         async with self._ctx.lock:
-            row, disposal, line = await in_thread(self._dispose, actor, item_id, d)
-            await write(
-                self._ctx.recorder,
-                RecordKind.MEDIA_MOVED,
-                line.at,
-                actor=actor,
-                zone_id=row.home_zone,
-                detail=movement_detail(line, row.tag),
-            )
-            await write(
-                self._ctx.recorder,
-                RecordKind.MEDIA_DISPOSED,
-                self._ctx.clock(),
-                actor=actor,
-                zone_id=row.home_zone,
-                detail={
-                    "item_id": row.id,
-                    "tag": row.tag,
-                    "method": disposal.method,
-                    "performed_by": disposal.performed_by,
-                    "witness_id": disposal.witness_id,
-                    "photo_evidence_seq": disposal.photo_evidence_seq,
-                    "photo_sha256": disposal.photo_sha256,
-                    "certificate_sha256": disposal.certificate_sha256,
-                    "disposed_at": iso(disposal.disposed_at),
-                },
-            )
+            disposal, staged = await in_thread(self._dispose, actor, item_id, d)
+            await self._ctx.intents.write_all(staged)
             return disposal
 
     async def disposal(self, item_id: str) -> MediaDisposalRow:
@@ -247,8 +201,8 @@ class MediaRegistry:
             except ValueError as exc:
                 raise Invalid("rfid", str(exc)) from None
 
-    def _register(self, actor: Actor, new: NewItem) -> tuple[MediaItemRow, MediaMovementRow]:
-        """Store a new item and its first ledger line."""
+    def _register(self, actor: Actor, new: NewItem) -> tuple[MediaItemRow, Staged]:
+        """Store a new item, its first ledger line and its record."""
         now = self._ctx.clock()
         state = ItemState.HOME if new.home_zone is not None else ItemState.AWAY
         row = MediaItemRow(
@@ -287,13 +241,21 @@ class MediaRegistry:
                 zone_id=row.home_zone,
                 person_id=row.owner_id,
             )
-            s.commit()
-            return row, line
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_REGISTERED,
+                self._ctx.clock(),
+                actor=actor,
+                zone_id=row.home_zone,
+                detail={**_item_detail(row), "movement_id": line.id},
+            )
+            return row, commit(s)
 
     def _update(
         self, actor: Actor, item_id: str, changes: dict[str, object]
-    ) -> tuple[MediaItemRow, dict[str, object], MediaMovementRow | None]:
-        """Store changes to an item; a new home is a ledger line."""
+    ) -> tuple[MediaItemRow, Staged]:
+        """Store changes to an item and their records; a new home is a ledger line."""
         unknown = set(changes) - set(_EDITABLE)
         if unknown:
             raise Invalid(sorted(unknown)[0], "cannot be changed here")
@@ -335,11 +297,30 @@ class MediaRegistry:
                     location_to=location_of(row),
                     zone_id=row.home_zone,
                 )
-            if diff:
-                row.updated_at = now
-                s.add(row)
-                s.commit()
-            return row, diff, line
+            if not diff:
+                return row, []
+            row.updated_at = now
+            s.add(row)
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_UPDATED,
+                self._ctx.clock(),
+                actor=actor,
+                zone_id=row.home_zone,
+                detail={"item_id": row.id, "tag": row.tag, "changes": diff},
+            )
+            if line is not None:
+                stage(
+                    s,
+                    self._ctx.site_id,
+                    RecordKind.MEDIA_MOVED,
+                    line.at,
+                    actor=actor,
+                    zone_id=row.home_zone,
+                    detail=movement_detail(line, row.tag),
+                )
+            return row, commit(s)
 
     def _get(self, item_id: str) -> MediaItemRow:
         """One item."""
@@ -423,10 +404,8 @@ class MediaRegistry:
             ).all()
             return [(line, tag) for line, tag in rows], int(total)
 
-    def _dispose(
-        self, actor: Actor, item_id: str, d: Disposal
-    ) -> tuple[MediaItemRow, MediaDisposalRow, MediaMovementRow]:
-        """Store a disposal, its certificate and its ledger line."""
+    def _dispose(self, actor: Actor, item_id: str, d: Disposal) -> tuple[MediaDisposalRow, Staged]:
+        """Store a disposal, its certificate, its ledger line and their records."""
         if (
             d.witness_id is None
             and d.certificate is None
@@ -505,8 +484,35 @@ class MediaRegistry:
             row.zone_id = None
             row.updated_at = now
             s.add(row)
-            s.commit()
-            return row, disposal, line
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_MOVED,
+                line.at,
+                actor=actor,
+                zone_id=row.home_zone,
+                detail=movement_detail(line, row.tag),
+            )
+            stage(
+                s,
+                self._ctx.site_id,
+                RecordKind.MEDIA_DISPOSED,
+                self._ctx.clock(),
+                actor=actor,
+                zone_id=row.home_zone,
+                detail={
+                    "item_id": row.id,
+                    "tag": row.tag,
+                    "method": disposal.method,
+                    "performed_by": disposal.performed_by,
+                    "witness_id": disposal.witness_id,
+                    "photo_evidence_seq": disposal.photo_evidence_seq,
+                    "photo_sha256": disposal.photo_sha256,
+                    "certificate_sha256": disposal.certificate_sha256,
+                    "disposed_at": iso(disposal.disposed_at),
+                },
+            )
+            return disposal, commit(s)
 
     def _disposal(self, item_id: str) -> MediaDisposalRow:
         """The disposal of an item."""

@@ -2,7 +2,8 @@
 
 The ledger (``media_movement``, 4-8-5(9)) gets one line per movement, written in the same
 transaction as the item's new state, so the registry's "where is it now" and the ledger never
-disagree. Each movement is also a ``media.moved`` record in the log.
+disagree. Each movement is also a ``media.moved`` record in the log, staged in that same
+transaction and written after its commit through the gateway's outbox (``gateway.intents``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 from gateway.config.site import SiteConfig
 from gateway.custody import Invalid, NotFound, aware
 from gateway.domain import CardId, Direction
+from gateway.intents import IntentOutbox
 from gateway.media.config import ZoneMediaPolicy
 from gateway.media.model import ItemFacts, ItemState, Movement, RequestFacts, RequestStatus
 from gateway.recorder import Recorder
@@ -26,11 +28,12 @@ from gateway.storage.models import MediaItemRow, MediaMovementRow, MediaRequestR
 
 @dataclass
 class MediaContext:
-    """The site, store, log and clock the media services work with, and their one lock."""
+    """The site, store, log, outbox and clock the media services work with, and their lock."""
 
     site: SiteConfig
     engine: Engine
     recorder: Recorder
+    intents: IntentOutbox
     clock: Callable[[], datetime]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -1,8 +1,9 @@
 """Watching media custody as time passes and people leave (4-8-5(6), 4-8-7(1)).
 
 - Overdue: an item away from home (or an outside item still inside) past its return date is
-  recorded once as ``media.overdue``; ``media.returned`` follows when it comes back (the alarm
-  catalogue raises and clears its alarm on these).
+  recorded once as ``media.overdue`` (staged with the item's mark, ``gateway.intents``);
+  ``media.returned`` follows when it comes back (the alarm catalogue raises and clears its
+  alarm on these).
 - Unreconciled exits: the watcher follows the bus; when someone leaves a zone (a
   ``door.access_taken`` out, or a request-to-exit attributed to them) still holding an item they
   carried in, and the desk has not inspected it out within ``custody.media.exit_grace_s``, it
@@ -22,7 +23,8 @@ from sqlmodel import col, select
 
 from gateway.bus import Bus
 from gateway.core_events import RecordWritten
-from gateway.custody import in_thread, iso, session, write
+from gateway.custody import in_thread, iso, new_record, session, write
+from gateway.intents import Staged, commit, stage
 from gateway.media.model import ItemState
 from gateway.media.store import MediaContext
 from gateway.records import NewRecord, RecordKind
@@ -73,8 +75,7 @@ class MediaWatch:
         async with self._ctx.lock:
             due = await in_thread(self._due, now)
             for row, holder in due:
-                await write(
-                    self._ctx.recorder,
+                rec = new_record(
                     RecordKind.MEDIA_OVERDUE,
                     now,
                     person_id=row.holder_id,
@@ -90,7 +91,8 @@ class MediaWatch:
                         "request_id": row.request_id,
                     },
                 )
-                await in_thread(self._mark_overdue, row.id, now)
+                staged = await in_thread(self._mark_overdue, row.id, now, rec)
+                await self._ctx.intents.write_all(staged)
             return [row.id for row, _ in due]
 
     def _due(self, now: datetime) -> list[tuple[MediaItemRow, Person | None]]:
@@ -107,14 +109,16 @@ class MediaWatch:
             ).all()
             return [(r, s.get(Person, r.holder_id) if r.holder_id else None) for r in rows]
 
-    def _mark_overdue(self, item_id: str, now: datetime) -> None:
-        """Remember that an item's overdue record is written."""
+    def _mark_overdue(self, item_id: str, now: datetime, rec: NewRecord) -> Staged:
+        """Mark an item overdue and stage its record, in one transaction."""
         with session(self._ctx.engine) as s:
             row = s.get(MediaItemRow, item_id)
-            if row is not None and row.overdue_since is None:
-                row.overdue_since = now
-                s.add(row)
-                s.commit()
+            if row is None or row.overdue_since is not None:
+                return []
+            row.overdue_since = now
+            s.add(row)
+            stage(s, self._ctx.site_id, rec)
+            return commit(s)
 
     # --- exits --------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ identity document's kind and last digits (no more personal data), hands over a v
 visit's authorizations are valid only for the visit's zones and window: they expire by
 themselves. Check-out takes the badge back and disables it. A visit still checked in after its
 window is an overstay, recorded once (``visit.overstay``; the alarm catalogue raises on it).
-Every step is a record in the log.
+Every step is a record in the log, staged in the step's own transaction and written after its
+commit (``gateway.intents``): a crash in between never loses it.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from gateway.custody import (
     in_thread,
     iso,
     load_person,
+    new_record,
     session,
-    write,
+    stage,
 )
 from gateway.domain import CardId, CredentialStatus, PersonKind
 from gateway.hashing import hash_secret
-from gateway.recorder import Recorder
-from gateway.records import RecordKind
+from gateway.intents import IntentOutbox, Staged, commit
+from gateway.intents import stage as stage_record
+from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import Authorization, Credential, Person, VisitRow
 from gateway.visits import queries
 from gateway.visits.model import (
@@ -65,18 +68,18 @@ class VisitService:
         self,
         site: SiteConfig,
         engine: Engine,
-        recorder: Recorder,
+        intents: IntentOutbox,
         *,
         reload_person: ReloadPerson,
         occupancy: Occupancy,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """Work on ``site``'s visits; ``reload_person`` and ``occupancy`` are the gateway's."""
+        """Work on ``site``'s visits; the outbox, ``reload_person``, ``occupancy``: the core's."""
         self._site = site
         self._site_id = site.site.id
         self._cfg = site.custody.visitors
         self._engine = engine
-        self._recorder = recorder
+        self._intents = intents
         self._reload = reload_person
         self._occupancy = occupancy
         self._clock = clock
@@ -107,69 +110,29 @@ class VisitService:
     async def register(self, actor: Actor, plan: VisitPlan) -> VisitView:
         """Pre-register a visit (``visit.registered``); it waits for the zones' managers."""
         async with self._lock:
-            row, visitor = await in_thread(self._register, actor, plan)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_REGISTERED,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                detail={
-                    "visit_id": row.id,
-                    "host_id": row.host_id,
-                    "zones": list(row.zones),
-                    "valid_from": iso(row.valid_from),
-                    "valid_to": iso(row.valid_to),
-                    "purpose": row.purpose,
-                },
-            )
+            row, staged = await in_thread(self._register, actor, plan)
+            await self._intents.write_all(staged)
             return await self.get(row.id)
 
     async def approve(self, actor: Actor, visit_id: str, note: str | None = None) -> VisitView:
         """Approve a visit for the zones the actor manages (``visit.approved``)."""
         async with self._lock:
-            row, visitor, zones = await in_thread(self._approve, actor, visit_id, note)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_APPROVED,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                detail={
-                    "visit_id": row.id,
-                    "zones": zones,
-                    "complete": row.status == VisitStatus.APPROVED.value,
-                    "note": note,
-                },
-            )
+            row, staged = await in_thread(self._approve, actor, visit_id, note)
+            await self._intents.write_all(staged)
             return await self.get(row.id)
 
     async def reject(self, actor: Actor, visit_id: str, note: str | None = None) -> VisitView:
         """Refuse a visit (a manager of one of its zones; ``visit.rejected``)."""
         async with self._lock:
-            row, visitor = await in_thread(self._decide, actor, visit_id, note, reject=True)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_REJECTED,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                detail={"visit_id": row.id, "note": note},
-            )
+            row, staged = await in_thread(self._decide, actor, visit_id, note, reject=True)
+            await self._intents.write_all(staged)
             return await self.get(row.id)
 
     async def cancel(self, actor: Actor, visit_id: str, note: str | None = None) -> VisitView:
         """Withdraw a visit before check-in (``visit.cancelled``)."""
         async with self._lock:
-            row, visitor = await in_thread(self._decide, actor, visit_id, note, reject=False)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_CANCELLED,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                detail={"visit_id": row.id, "note": note},
-            )
+            row, staged = await in_thread(self._decide, actor, visit_id, note, reject=False)
+            await self._intents.write_all(staged)
             return await self.get(row.id)
 
     # --- the desk ---------------------------------------------------------------------------
@@ -177,25 +140,10 @@ class VisitService:
     async def check_in(self, actor: Actor, visit_id: str, c: CheckIn) -> VisitView:
         """Identify the visitor, hand over a visitor badge, assign the escort."""
         async with self._lock:
-            row, visitor, previous_holder = await in_thread(self._check_in, actor, visit_id, c)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_CHECKED_IN,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                credential=row.card_masked,
-                detail={
-                    "visit_id": row.id,
-                    "escort_id": row.escort_id,
-                    "zones": list(row.zones),
-                    "valid_to": iso(row.valid_to),
-                    "id_document_type": row.id_document_type,  # the kind only (PE-8 "ID form")
-                    "photo_evidence_seq": row.photo_evidence_seq,
-                    "photo_sha256": row.photo_sha256,
-                    "pin": "set" if c.pin else None,
-                },
+            row, visitor, previous_holder, staged = await in_thread(
+                self._check_in, actor, visit_id, c
             )
+            await self._intents.write_all(staged)
             if previous_holder is not None:
                 await self._reload(previous_holder)
             await self._reload(visitor.id)
@@ -207,22 +155,10 @@ class VisitService:
         """Take the badge back (or report it not returned) and disable it."""
         async with self._lock:
             inside = self._inside_zones(await in_thread(self._visitor_of, visit_id))
-            row, visitor = await in_thread(self._check_out, actor, visit_id, credential_returned)
-            await write(
-                self._recorder,
-                RecordKind.VISIT_CHECKED_OUT,
-                self._clock(),
-                actor=actor,
-                person=visitor,
-                credential=row.card_masked,
-                detail={
-                    "visit_id": row.id,
-                    "credential_returned": credential_returned,
-                    "overstayed": row.overstay_at is not None,
-                    "recorded_inside": inside,  # occupancy still shows them in these zones
-                    "note": note,
-                },
+            row, visitor, staged = await in_thread(
+                self._check_out, actor, visit_id, credential_returned, inside, note
             )
+            await self._intents.write_all(staged)
             await self._reload(visitor.id)
             return await self.get(row.id)
 
@@ -235,8 +171,7 @@ class VisitService:
             written = []
             for row, visitor in due:
                 inside = self._inside_zones(visitor.id)
-                await write(
-                    self._recorder,
+                rec = new_record(
                     RecordKind.VISIT_OVERSTAY,
                     now,
                     person=visitor,
@@ -251,14 +186,15 @@ class VisitService:
                         "host_id": row.host_id,
                     },
                 )
-                await in_thread(self._mark_overstay, row.id, now)
+                staged = await in_thread(self._mark_overstay, row.id, now, rec)
+                await self._intents.write_all(staged)
                 written.append(row.id)
             return written
 
     # --- store work (worker threads) ----------------------------------------------------------
 
-    def _register(self, actor: Actor, plan: VisitPlan) -> tuple[VisitRow, Person]:
-        """Store a new visit (and its visitor, if new)."""
+    def _register(self, actor: Actor, plan: VisitPlan) -> tuple[VisitRow, Staged]:
+        """Store a new visit (and its visitor, if new) with its record."""
         now = self._clock()
         zones = self._check_zones(plan.zones)
         if not plan.valid_from < plan.valid_to:
@@ -290,8 +226,23 @@ class VisitService:
                 approvals={},
             )
             s.add(row)
-            s.commit()
-            return row, visitor
+            stage(
+                s,
+                self._site_id,
+                RecordKind.VISIT_REGISTERED,
+                self._clock(),
+                actor=actor,
+                person=visitor,
+                detail={
+                    "visit_id": row.id,
+                    "host_id": row.host_id,
+                    "zones": list(row.zones),
+                    "valid_from": iso(row.valid_from),
+                    "valid_to": iso(row.valid_to),
+                    "purpose": row.purpose,
+                },
+            )
+            return row, commit(s)
 
     def _visitor(self, s: Session, plan: VisitPlan) -> Person:
         """The visit's visitor: a known outsider, or a new visitor person."""
@@ -335,10 +286,8 @@ class VisitService:
         """The site's visit with this id; NotFound otherwise."""
         return queries.visit_row(s, self._site_id, visit_id)
 
-    def _approve(
-        self, actor: Actor, visit_id: str, note: str | None
-    ) -> tuple[VisitRow, Person, list[str]]:
-        """Store the actor's approvals; returns the visit, its visitor and the zones approved."""
+    def _approve(self, actor: Actor, visit_id: str, note: str | None) -> tuple[VisitRow, Staged]:
+        """Store the actor's approvals with their record; returns the visit."""
         now = self._clock()
         with session(self._engine) as s:
             row = self._row(s, visit_id)
@@ -358,8 +307,21 @@ class VisitService:
             if all(z in approvals for z in row.zones):
                 row.status = VisitStatus.APPROVED.value
             s.add(row)
-            s.commit()
-            return row, visitor, zones
+            stage(
+                s,
+                self._site_id,
+                RecordKind.VISIT_APPROVED,
+                self._clock(),
+                actor=actor,
+                person=visitor,
+                detail={
+                    "visit_id": row.id,
+                    "zones": zones,
+                    "complete": row.status == VisitStatus.APPROVED.value,
+                    "note": note,
+                },
+            )
+            return row, commit(s)
 
     def _check_approver(self, actor: Actor, row: VisitRow) -> None:
         """NotAllowed unless the actor manages a zone of the visit and has no part in it."""
@@ -372,8 +334,8 @@ class VisitService:
 
     def _decide(
         self, actor: Actor, visit_id: str, note: str | None, *, reject: bool
-    ) -> tuple[VisitRow, Person]:
-        """Store a rejection (a zone's manager) or a cancellation."""
+    ) -> tuple[VisitRow, Staged]:
+        """Store a rejection (a zone's manager) or a cancellation, with its record."""
         with session(self._engine) as s:
             row = self._row(s, visit_id)
             visitor = load_person(s, self._site_id, row.visitor_id)
@@ -386,13 +348,21 @@ class VisitService:
             row.decided_at = self._clock()
             row.decision_note = note
             s.add(row)
-            s.commit()
-            return row, visitor
+            stage(
+                s,
+                self._site_id,
+                RecordKind.VISIT_REJECTED if reject else RecordKind.VISIT_CANCELLED,
+                self._clock(),
+                actor=actor,
+                person=visitor,
+                detail={"visit_id": row.id, "note": note},
+            )
+            return row, commit(s)
 
     def _check_in(
         self, actor: Actor, visit_id: str, c: CheckIn
-    ) -> tuple[VisitRow, Person, str | None]:
-        """Store the check-in: badge, authorizations, document, escort."""
+    ) -> tuple[VisitRow, Person, str | None, Staged]:
+        """Store the check-in (badge, authorizations, document, escort) with its record."""
         now = self._clock()
         digits = last_digits(c.id_document_last)
         if not self._cfg.is_visitor_card(c.card):
@@ -438,8 +408,26 @@ class VisitService:
             row.checked_in_at = now
             row.checked_in_by = actor.username
             s.add(row)
-            s.commit()
-            return row, visitor, previous
+            stage(
+                s,
+                self._site_id,
+                RecordKind.VISIT_CHECKED_IN,
+                self._clock(),
+                actor=actor,
+                person=visitor,
+                credential=row.card_masked,
+                detail={
+                    "visit_id": row.id,
+                    "escort_id": row.escort_id,
+                    "zones": list(row.zones),
+                    "valid_to": iso(row.valid_to),
+                    "id_document_type": row.id_document_type,  # the kind only (PE-8 "ID form")
+                    "photo_evidence_seq": row.photo_evidence_seq,
+                    "photo_sha256": row.photo_sha256,
+                    "pin": "set" if c.pin else None,
+                },
+            )
+            return row, visitor, previous, commit(s)
 
     def _check_escort(self, s: Session, row: VisitRow, escort_id: str, now: datetime) -> None:
         """Invalid unless the escort is enabled staff authorized for every zone."""
@@ -514,8 +502,10 @@ class VisitService:
         with session(self._engine) as s:
             return self._row(s, visit_id).visitor_id
 
-    def _check_out(self, actor: Actor, visit_id: str, returned: bool) -> tuple[VisitRow, Person]:
-        """Store the check-out: badge returned or lost, authorizations revoked."""
+    def _check_out(
+        self, actor: Actor, visit_id: str, returned: bool, inside: list[str], note: str | None
+    ) -> tuple[VisitRow, Person, Staged]:
+        """Store the check-out (badge returned or lost, authorizations revoked) and its record."""
         now = self._clock()
         with session(self._engine) as s:
             row = self._row(s, visit_id)
@@ -542,8 +532,23 @@ class VisitService:
             row.checked_out_by = actor.username
             row.credential_returned = returned
             s.add(row)
-            s.commit()
-            return row, visitor
+            stage(
+                s,
+                self._site_id,
+                RecordKind.VISIT_CHECKED_OUT,
+                self._clock(),
+                actor=actor,
+                person=visitor,
+                credential=row.card_masked,
+                detail={
+                    "visit_id": row.id,
+                    "credential_returned": returned,
+                    "overstayed": row.overstay_at is not None,
+                    "recorded_inside": inside,  # occupancy still shows them in these zones
+                    "note": note,
+                },
+            )
+            return row, visitor, commit(s)
 
     def _overdue_visits(self, before: datetime) -> list[tuple[VisitRow, Person]]:
         """Checked-in visits whose window ended before ``before`` with no overstay recorded."""
@@ -558,13 +563,14 @@ class VisitService:
             ).all()
             return [(r, load_person(s, self._site_id, r.visitor_id)) for r in rows]
 
-    def _mark_overstay(self, visit_id: str, now: datetime) -> None:
-        """Remember that a visit's overstay is recorded."""
+    def _mark_overstay(self, visit_id: str, now: datetime, rec: NewRecord) -> Staged:
+        """Mark a visit's overstay and stage its record, in one transaction."""
         with session(self._engine) as s:
             row = self._row(s, visit_id)
             row.overstay_at = now
             s.add(row)
-            s.commit()
+            stage_record(s, self._site_id, rec)
+            return commit(s)
 
     def _inside_zones(self, person_id: str) -> list[str]:
         """The zones whose live occupancy holds this person (called on the loop)."""

@@ -18,6 +18,7 @@ from gateway.alarms.model import AlarmRefused, AlarmState, AlarmView
 from gateway.alarms.stack import AlarmStack
 from gateway.environment.model import SensorState
 from gateway.incidents.model import IncidentRefused, IncidentState
+from gateway.intents import INTENT
 from gateway.records import NewRecord
 from gateway.records import RecordKind as K
 from gateway.storage.models import Account
@@ -276,7 +277,11 @@ async def test_an_overdue_legal_step_raises_an_alarm_until_it_is_done(tuned: Har
     told = [(s.detail["role"], s.detail["recipients"]) for s in incident.steps[1:3]]
     assert told == [("manager", ["vic"]), ("chief", ["boss"])]
     _, overdue = await site.wait_record(lambda r: r.kind is K.INCIDENT_STEP_OVERDUE, after=start)
-    assert overdue.detail == {"incident": incident.incident_id, "step": "preliminary_report"}
+    assert isinstance(overdue.detail[INTENT], int)  # staged with the step (gateway.intents)
+    assert {k: v for k, v in overdue.detail.items() if k != INTENT} == {
+        "incident": incident.incident_id,
+        "step": "preliminary_report",
+    }
     alarm = await alarm_of(site, K.ALARM_RAISED, "incident.step_overdue", start)
     assert alarm.source == f"incident:{incident.incident_id}/preliminary_report"
     await stack.incidents.complete_step(

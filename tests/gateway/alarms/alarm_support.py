@@ -22,6 +22,7 @@ from gateway.clock import utcnow
 from gateway.config.site import SiteConfig
 from gateway.core_events import AlarmChanged, NotificationSent, RecordWritten
 from gateway.incidents.service import IncidentService, Lockdown
+from gateway.intents import IntentOutbox
 from gateway.recorder import Recorder
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import Account, Record
@@ -110,10 +111,11 @@ async def start_core(
     log = RecordLog(engine, site.site.id)
     log.start()
     recorder = Recorder(log, bus)
+    intents = IntentOutbox(engine, site.site.id, recorder, bus)
     notifier = Notifier(engine, site.site.id, recorder, bus)
-    alarms = AlarmService(site, engine, bus, recorder, notifier=notifier)
+    alarms = AlarmService(site, engine, bus, recorder, intents=intents, notifier=notifier)
     incidents = IncidentService(
-        site, engine, bus, recorder, alarms, notifier=notifier, lockdown=lockdown
+        site, engine, bus, recorder, alarms, intents=intents, notifier=notifier, lockdown=lockdown
     )
     core = Core(engine, site, bus, log, recorder, alarms, incidents)
     bus.subscribe(RecordWritten, lambda e: core.written.append((e.seq, e.record)))
