@@ -454,7 +454,17 @@ async def test_incident_from_an_alarm_with_deadlines_closed_with_cause_and_measu
 async def test_panels_and_actions_follow_the_role(
     dash: DashSite, desk_factory: DeskFactory
 ) -> None:
-    panels = ("alarms", "doors", "occupancy", "incidents", "events", "charts", "visitors", "media")
+    panels = (
+        "alarms",
+        "doors",
+        "occupancy",
+        "incidents",
+        "events",
+        "charts",
+        "visitors",
+        "media",
+        "cameras",
+    )
     expected = {
         "admin": {"doors"},  # 4-8-6(6): no records, alarms, people or incidents
         "auditor": set(panels),

@@ -12,6 +12,7 @@ from api.roles import Role
 from gateway.alarms.catalogue import CATALOGUE
 from gateway.config.site import ZoneKind
 from gateway.domain import AuthMode, DoorMode, DoorState, Outcome, PersonKind, Reason
+from gateway.events import CameraCondition
 from gateway.incidents.model import StepKind
 from gateway.media.model import Classification, MediaKind, Refusal
 from gateway.records import RecordKind
@@ -53,6 +54,7 @@ def test_japanese_and_english_have_the_same_messages() -> None:
         ("media_kind_", MediaKind),
         ("classification_", Classification),
         ("refusal_", Refusal),
+        ("camera_condition_", CameraCondition),
     ],
 )
 def test_every_value_the_api_sends_has_a_label(prefix: str, enum: type[StrEnum]) -> None:

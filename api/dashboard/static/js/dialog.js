@@ -3,6 +3,9 @@
  * button. Required fields are checked here (with a message in the current language) before the
  * server is asked; the server's refusal is shown in the dialog, which then stays open. Escape
  * cancels; focus returns to where it came from. Labels follow a language switch while open.
+ * Besides text, textarea, checkbox, select and radio fields, a form may have a group of
+ * checkboxes (several values) and a date and time (`<input type="datetime-local">`, read as its
+ * wall-clock text: the panel says which time zone it means).
  * @module dialog
  */
 
@@ -22,19 +25,27 @@ import { icon } from "./icons.js";
 /**
  * @typedef {object} FieldSpec
  * @property {string} name the value's key, and the input's name
- * @property {"text" | "textarea" | "checkbox" | "select" | "radio"} type
+ * @property {"text" | "textarea" | "checkbox" | "select" | "radio" | "checkboxes" | "datetime"} type
  * @property {() => string} label
  * @property {() => string} [hint] shown under the label (aria-describedby)
- * @property {boolean} [required] a non-blank text, a checked radio, a chosen option
+ * @property {boolean} [required] a non-blank text, a checked radio, a chosen option, at least
+ *   one ticked box of a group, a complete date and time
  * @property {number} [maxlength]
  * @property {RegExp} [pattern] what a non-empty text must match
- * @property {() => Choice[]} [choices] options of a select or radio group
- * @property {string | boolean} [value] the initial value
+ * @property {() => Choice[]} [choices] options of a select, radio or checkbox group
+ * @property {string | boolean | string[]} [value] the initial value (a group: the ticked values;
+ *   a date and time: "YYYY-MM-DDTHH:MM")
  * @property {string} [autocomplete]
  */
 
 /**
- * @typedef {Record<string, string | boolean>} Values
+ * @typedef {Record<string, string | boolean | string[]>} Values
+ */
+
+/**
+ * What a form's own check found wrong across its fields: the field to flag, and the message
+ * (its {field} is the field's label).
+ * @typedef {{field: string, key: string, vars?: Record<string, string | number>}} Problem
  */
 
 /**
@@ -45,6 +56,8 @@ import { icon } from "./icons.js";
  * @property {() => string} confirm the confirm button's text
  * @property {string} [confirmIcon]
  * @property {boolean} [danger] a red confirm button (lockdown, closing)
+ * @property {(values: Values) => Problem | null} [check] a check across fields, after the
+ *   required and pattern checks and before the server is asked
  * @property {(values: Values) => Promise<void>} submit throws to keep the dialog open
  * @property {() => HTMLElement | null} [returnTo] where focus goes after closing
  */
@@ -108,7 +121,7 @@ export function formDialog(name) {
   let errorMessage = null;
   /**
    * Drawn fields: the label element and how to read, relabel and flag each.
-   * @type {{spec: FieldSpec, label: HTMLElement, hint: HTMLElement | null, read: () => string | boolean, relabel: () => void, focus: () => void, flag: (bad: boolean) => void}[]}
+   * @type {{spec: FieldSpec, label: HTMLElement, hint: HTMLElement | null, read: () => string | boolean | string[], relabel: () => void, focus: () => void, flag: (bad: boolean) => void}[]}
    */
   let drawn = [];
 
@@ -170,6 +183,61 @@ export function formDialog(name) {
         flag: (/** @type {boolean} */ bad) => group.toggleAttribute("aria-invalid", bad),
       };
     }
+    if (f.type === "checkboxes") {
+      const legend = h("legend");
+      const group = h(
+        "fieldset",
+        { class: "dialog-radios dialog-checks", "data-field": f.name },
+        legend,
+        hint,
+      );
+      /** @type {HTMLInputElement[]} */
+      let inputs = [];
+      const initial = Array.isArray(f.value) ? f.value : [];
+      let built = false;
+      const build = () => {
+        const ticked = built ? inputs.filter((i) => i.checked).map((i) => i.value) : initial;
+        built = true;
+        inputs = [];
+        for (const old of group.querySelectorAll(".radio")) old.remove();
+        for (const c of f.choices?.() ?? []) {
+          const input = /** @type {HTMLInputElement} */ (
+            h("input", {
+              type: "checkbox",
+              name: `${id}-c`,
+              value: c.value,
+              checked: ticked.includes(c.value),
+              disabled: c.disabled ?? false,
+            })
+          );
+          inputs.push(input);
+          group.append(
+            h(
+              "label",
+              { class: "radio", "data-value": c.value },
+              input,
+              h(
+                "span",
+                {},
+                h("span", { class: "radio-label", text: c.label }),
+                c.hint && h("span", { class: "field-hint", text: c.hint }),
+              ),
+            ),
+          );
+        }
+      };
+      build();
+      fieldBox.append(group);
+      return {
+        spec: f,
+        label: legend,
+        hint,
+        read: () => inputs.filter((i) => i.checked).map((i) => i.value),
+        relabel: build,
+        focus: () => inputs.find((i) => !i.disabled)?.focus(),
+        flag: (/** @type {boolean} */ bad) => group.toggleAttribute("aria-invalid", bad),
+      };
+    }
     const label = h("label", { for: id });
     /** @type {HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement} */
     let input;
@@ -180,6 +248,11 @@ export function formDialog(name) {
       input.value = String(f.value ?? "");
     } else if (f.type === "select") {
       input = /** @type {HTMLSelectElement} */ (h("select", { id, name: f.name }));
+    } else if (f.type === "datetime") {
+      input = /** @type {HTMLInputElement} */ (
+        h("input", { id, name: f.name, type: "datetime-local", step: 60 })
+      );
+      input.value = typeof f.value === "string" ? f.value : "";
     } else {
       input = /** @type {HTMLInputElement} */ (
         h("input", {
@@ -259,7 +332,9 @@ export function formDialog(name) {
     for (const d of drawn) {
       const raw = d.read();
       const value = typeof raw === "string" ? raw.trim() : raw;
-      const missing = d.spec.required && (value === "" || value === false);
+      const missing =
+        d.spec.required &&
+        (value === "" || value === false || (Array.isArray(value) && value.length === 0));
       const malformed =
         typeof value === "string" && value !== "" && d.spec.pattern && !d.spec.pattern.test(value);
       d.flag(Boolean(missing || malformed));
@@ -293,6 +368,18 @@ export function formDialog(name) {
     if (!current || confirm.hasAttribute("disabled")) return;
     const vals = values();
     if (!vals) return;
+    const problem = current.check?.(vals) ?? null;
+    if (problem) {
+      const bad = drawn.find((d) => d.spec.name === problem.field);
+      bad?.flag(true);
+      errorMessage = {
+        key: problem.key,
+        vars: { field: bad?.spec.label() ?? problem.field, ...problem.vars },
+      };
+      error.textContent = t(errorMessage.key, errorMessage.vars);
+      bad?.focus();
+      return;
+    }
     confirm.setAttribute("disabled", "");
     errorMessage = null;
     error.textContent = "";

@@ -7,6 +7,7 @@ import { lang, t } from "./i18n.js";
 
 /** @type {string} */
 let siteZone = "UTC";
+const DAY_MS = 86_400_000;
 
 /**
  * Use this IANA time zone for every time shown (from /ui/config after login).
@@ -47,6 +48,80 @@ export function formatTime(value, options = {}) {
     format.day = "2-digit";
   }
   return new Intl.DateTimeFormat(lang() === "ja" ? "ja-JP" : "en-GB", format).format(when);
+}
+
+/**
+ * The wall-clock reading of an instant in a time zone: year, month (1-12), day, hour, minute.
+ * @param {Date} when
+ * @param {string} zone
+ * @returns {{year: number, month: number, day: number, hour: number, minute: number, second: number}}
+ */
+function wallClock(when, zone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  }).formatToParts(when);
+  /** @param {string} type */
+  const part = (type) => Number(parts.find((p) => p.type === type)?.value ?? "0");
+  return {
+    year: part("year"),
+    month: part("month"),
+    day: part("day"),
+    hour: part("hour"),
+    minute: part("minute"),
+    second: part("second"),
+  };
+}
+
+/**
+ * How far the site's clock is ahead of UTC at an instant, in milliseconds.
+ * @param {number} ms
+ * @returns {number}
+ */
+function siteOffsetMs(ms) {
+  const w = wallClock(new Date(ms), siteZone);
+  const asUtc = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * An instant as the site's wall clock reads it, in the form of a datetime-local input
+ * ("YYYY-MM-DDTHH:MM"), whatever the browser's own time zone.
+ * @param {Date} when
+ * @returns {string}
+ */
+export function toSiteInput(when) {
+  const w = wallClock(when, siteZone);
+  /** @param {number} n */
+  const two = (n) => String(n).padStart(2, "0");
+  return `${w.year}-${two(w.month)}-${two(w.day)}T${two(w.hour)}:${two(w.minute)}`;
+}
+
+/**
+ * The instant a datetime-local input's text ("YYYY-MM-DDTHH:MM[:SS]") means on the site's
+ * wall clock; null if it is not such a text. A time given twice by a clock change is its first
+ * occurrence; a time the clocks skipped is moved on by the change (02:30 in a 02:00 → 03:00
+ * gap is 03:30).
+ * @param {string} text
+ * @returns {Date | null}
+ */
+export function fromSiteInput(text) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text);
+  if (!m) return null;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] ?? 0));
+  if (Number.isNaN(wall)) return null;
+  const before = wall - siteOffsetMs(wall - DAY_MS); // with the offset of the day before
+  const after = wall - siteOffsetMs(wall + DAY_MS); // with the offset of the day after
+  for (const at of [Math.min(before, after), Math.max(before, after)]) {
+    if (at + siteOffsetMs(at) === wall) return new Date(at);
+  }
+  return new Date(before);
 }
 
 /**

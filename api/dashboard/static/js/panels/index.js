@@ -11,3 +11,4 @@ import "./events.js";
 import "./charts.js";
 import "./visitors.js";
 import "./media.js";
+import "./cameras.js";

@@ -4,6 +4,9 @@
  * approved visitor in (identity document: its kind and last digits only; a visitor badge; the
  * escort) and out (badge back, or reported not returned); a zone's manager approves or rejects.
  * Visitors and contractors are marked as outsiders. Refreshed when the log says a visit changed.
+ * The desk and the managers (visits:register) pre-register a visit: a known visitor or a new
+ * one, the host, the purpose, the zones and the window in the site's time; it then waits for
+ * the zones' managers.
  * @module panels/visitors
  */
 
@@ -13,7 +16,7 @@ import { h, redrawKeepingFocus, uid } from "../dom.js";
 import { onLangChange, t, tOr } from "../i18n.js";
 import { icon } from "../icons.js";
 import { registerPanel } from "../panels.js";
-import { formatTime } from "../time.js";
+import { formatTime, fromSiteInput, siteTimeZone, toSiteInput } from "../time.js";
 
 /**
  * @typedef {object} Visit
@@ -36,9 +39,15 @@ import { formatTime } from "../time.js";
  * @property {string | null} overstay_at
  */
 
+/**
+ * A visitor or contractor a new visit may name.
+ * @typedef {{id: string, name: string, kind: string, organisation: string | null}} Outsider
+ */
+
 const SHOWN = ["checked_in", "approved", "requested"]; // on site first, then expected
 const ID_DOCUMENTS = ["drivers_licence", "passport", "residence_card", "company_id", "other"];
 const HALF_DAY_MS = 12 * 3_600_000;
+const DEFAULT_VISIT_MS = 2 * 3_600_000; // a new visit's window: from now, for two hours
 const REFRESH_MS = 60_000;
 const DEBOUNCE_MS = 300;
 
@@ -52,15 +61,18 @@ function mount(root, ctx) {
   const headingId = uid("visitors-heading");
   root.setAttribute("aria-labelledby", headingId);
   const heading = h("h2", { id: headingId, tabindex: -1 });
+  const tools = h("div", { class: "panel-tools" });
   const notice = h("p", { class: "panel-notice", role: "status" });
   const body = h("div", { class: "desk-lists" });
   const dialog = formDialog("visit");
-  root.append(heading, notice, body, dialog.element);
+  root.append(heading, tools, notice, body, dialog.element);
 
   /** @type {Visit[]} */
   let visits = [];
   /** @type {{id: string, name: string}[]} */
   let staff = [];
+  /** @type {Outsider[]} */
+  let outsiders = [];
   /** @type {import("../site.js").SitePlan | null} */
   let plan = null;
   /** @type {{key: string, vars?: Record<string, string>} | null} */
@@ -70,6 +82,22 @@ function mount(root, ctx) {
   let generation = 0;
   const canDesk = ctx.can("visits:desk");
   const canApprove = ctx.can("visits:approve");
+  const canRegister = ctx.can("visits:register");
+  const registerLabel = h("span");
+  const registerButton = canRegister
+    ? h(
+        "button",
+        { type: "button", class: "btn btn-small", "data-action": "register-visit" },
+        icon("badge", "icon icon-small"),
+        registerLabel,
+      )
+    : null;
+  if (registerButton) {
+    registerButton.addEventListener("click", () => openRegister());
+    tools.append(registerButton);
+  } else {
+    tools.hidden = true;
+  }
 
   /**
    * An action button of a visit.
@@ -323,8 +351,126 @@ function mount(root, ctx) {
     });
   }
 
+  function openRegister() {
+    void Promise.all([loadStaff(), loadOutsiders(), ctx.site().then((p) => (plan = p))])
+      .then(() => dialog.relabel())
+      .catch(() => undefined); // the form then offers less, and the server says what is missing
+    const now = Date.now();
+    dialog.open({
+      title: () => t("visit_register_title"),
+      body: () => [t("visit_register_text")],
+      fields: [
+        {
+          name: "visitor_id",
+          type: "select",
+          label: () => t("visit_visitor"),
+          hint: () => t("visit_visitor_hint"),
+          choices: () => [
+            { value: "", label: t("visit_visitor_new") },
+            ...outsiders.map((p) => ({
+              value: p.id,
+              label: [p.name, p.organisation, tOr("person_", p.kind)].filter(Boolean).join(" — "),
+            })),
+          ],
+        },
+        {
+          name: "visitor_name",
+          type: "text",
+          label: () => t("visit_new_name"),
+          maxlength: 200,
+          autocomplete: "off",
+        },
+        {
+          name: "organisation",
+          type: "text",
+          label: () => t("visit_new_organisation"),
+          maxlength: 200,
+          autocomplete: "off",
+        },
+        {
+          name: "host_id",
+          type: "select",
+          label: () => t("visit_host_field"),
+          required: true,
+          choices: () => [
+            { value: "", label: t("visit_choose") },
+            ...staff.map((p) => ({ value: p.id, label: p.name })),
+          ],
+        },
+        {
+          name: "purpose",
+          type: "textarea",
+          label: () => t("visit_purpose_field"),
+          required: true,
+          maxlength: 500,
+        },
+        {
+          name: "zones",
+          type: "checkboxes",
+          label: () => t("visit_zones_field"),
+          hint: () => t("visit_zones_hint"),
+          required: true,
+          choices: () => (plan?.zones ?? []).map((z) => ({ value: z.id, label: z.name })),
+        },
+        {
+          name: "valid_from",
+          type: "datetime",
+          label: () => t("visit_valid_from"),
+          hint: () => t("visit_site_time", { zone: siteTimeZone() }),
+          required: true,
+          value: toSiteInput(new Date(now)),
+        },
+        {
+          name: "valid_to",
+          type: "datetime",
+          label: () => t("visit_valid_to"),
+          hint: () => t("visit_site_time", { zone: siteTimeZone() }),
+          required: true,
+          value: toSiteInput(new Date(now + DEFAULT_VISIT_MS)),
+        },
+      ],
+      check(values) {
+        const known = String(values.visitor_id ?? "");
+        const name = String(values.visitor_name ?? "");
+        if (!known && !name) return { field: "visitor_name", key: "visit_name_needed" };
+        if (known && (name || values.organisation))
+          return { field: name ? "visitor_name" : "organisation", key: "visit_name_or_known" };
+        for (const field of ["valid_from", "valid_to"]) {
+          if (!fromSiteInput(String(values[field] ?? ""))) return { field, key: "field_malformed" };
+        }
+        return null;
+      },
+      confirm: () => t("visit_register_confirm"),
+      confirmIcon: "badge",
+      returnTo: () => registerButton,
+      async submit(values) {
+        const from = fromSiteInput(String(values.valid_from));
+        const to = fromSiteInput(String(values.valid_to));
+        /** @type {Visit} */
+        const done = await ctx.api.post("/visits", {
+          ...(values.visitor_id
+            ? { visitor_id: values.visitor_id }
+            : {
+                visitor: {
+                  name: values.visitor_name,
+                  organisation: values.organisation || null,
+                },
+              }),
+          host_id: values.host_id,
+          purpose: values.purpose,
+          zones: Array.isArray(values.zones) ? values.zones : [],
+          valid_from: from?.toISOString(),
+          valid_to: to?.toISOString(),
+        });
+        keep(done);
+        ctx.status(t("visit_registered", { name: done.visitor_name }));
+      },
+    });
+  }
+
   function render() {
     heading.replaceChildren(icon("badge"), h("span", { text: t("panel_visitors") }));
+    registerLabel.textContent = t("visit_register");
     notice.textContent = noticeMessage ? t(noticeMessage.key, noticeMessage.vars) : "";
     redrawKeepingFocus(
       body,
@@ -375,7 +521,7 @@ function mount(root, ctx) {
   }
 
   async function loadStaff() {
-    if (!canDesk || !ctx.can("people:read")) return;
+    if (!(canDesk || canRegister) || !ctx.can("people:read")) return;
     try {
       const page = await ctx.api.get("/people", { kind: "staff", limit: 100 });
       staff = page.items.map((/** @type {{id: string, name: string}} */ p) => ({
@@ -384,6 +530,29 @@ function mount(root, ctx) {
       }));
     } catch {
       staff = []; // the check-in form then offers no escort, and says so when submitted
+    }
+  }
+
+  /** Visitors and contractors a visit may name (enabled ones), for the registration form. */
+  async function loadOutsiders() {
+    if (!canRegister || !ctx.can("people:read")) return;
+    try {
+      const pages = await Promise.all(
+        ["visitor", "contractor"].map((kind) =>
+          ctx.api.get("/people", { kind, enabled: "true", limit: 100 }),
+        ),
+      );
+      outsiders = pages
+        .flatMap((page) => page.items)
+        .map((/** @type {Outsider} */ p) => ({
+          id: p.id,
+          name: p.name,
+          kind: p.kind,
+          organisation: p.organisation ?? null,
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    } catch {
+      outsiders = []; // the form then offers only a new visitor
     }
   }
 
