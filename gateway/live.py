@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from enum import Enum
 
@@ -49,28 +49,26 @@ class LiveFeed:
     def __init__(self, bus: Bus, queue_size: int = 1000) -> None:
         self._queues: set[asyncio.Queue[LiveUpdate]] = set()
         self._size = queue_size
-        bus.subscribe(
-            RecordWritten, lambda e: self._put(LiveUpdate("record", record_data(e.seq, e.record)))
-        )
-        bus.subscribe(DoorChanged, lambda e: self._put(LiveUpdate("door", status_data(e.status))))
-        bus.subscribe(
-            ReaderChanged, lambda e: self._put(LiveUpdate("reader", status_data(e.status)))
-        )
-        bus.subscribe(AlarmChanged, lambda e: self._put(LiveUpdate("alarm", status_data(e.alarm))))
-        bus.subscribe(SensorChanged, lambda e: self._put(LiveUpdate("sensor", status_data(e))))
-        bus.subscribe(
-            NotificationSent, lambda e: self._put(LiveUpdate("notification", status_data(e)))
-        )
-        bus.subscribe(
-            OccupancyChanged, lambda e: self._put(LiveUpdate("occupancy", status_data(e)))
-        )
+        # The data is built only when someone listens: with no dashboard open the badge path
+        # pays nothing for it.
+        bus.subscribe(RecordWritten, lambda e: self._put("record", record_data, e.seq, e.record))
+        bus.subscribe(DoorChanged, lambda e: self._put("door", status_data, e.status))
+        bus.subscribe(ReaderChanged, lambda e: self._put("reader", status_data, e.status))
+        bus.subscribe(AlarmChanged, lambda e: self._put("alarm", status_data, e.alarm))
+        bus.subscribe(SensorChanged, lambda e: self._put("sensor", status_data, e))
+        bus.subscribe(NotificationSent, lambda e: self._put("notification", status_data, e))
+        bus.subscribe(OccupancyChanged, lambda e: self._put("occupancy", status_data, e))
 
     @property
     def subscribers(self) -> int:
         """How many subscribers are listening."""
         return len(self._queues)
 
-    def _put(self, update: LiveUpdate) -> None:
+    def _put(self, kind: str, build: Callable[..., dict[str, object]], *args: object) -> None:
+        """Hand every subscriber the update ``build(*args)`` makes (built once, if anyone)."""
+        if not self._queues:
+            return
+        update = LiveUpdate(kind, build(*args))
         for q in self._queues:
             if q.full():
                 q.get_nowait()

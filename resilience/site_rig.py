@@ -300,8 +300,16 @@ class Api:
         return self._headers["Authorization"]
 
     async def request(self, method: str, route: str, **kw: Any) -> httpx.Response:
-        """A request with the operator's token."""
-        return await self._http.request(method, route, headers=self._headers, **kw)
+        """A request with the operator's token; logs in again once when the token has expired.
+
+        Tokens are short-lived (the long crash run outlasts one); a 401 changed nothing, so the
+        request is safe to repeat.
+        """
+        resp = await self._http.request(method, route, headers=self._headers, **kw)
+        if resp.status_code == 401 and self._headers:
+            await self.login()
+            resp = await self._http.request(method, route, headers=self._headers, **kw)
+        return resp
 
     async def get(self, route: str, **kw: Any) -> Any:
         """GET and decode; RigError unless 200."""

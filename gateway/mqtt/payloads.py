@@ -53,19 +53,22 @@ def publishes(kind: str) -> bool:
 
 def plain(value: object) -> object:  # noqa: PLR0911 -- one return per JSON type
     """A value as JSON-ready data: datetimes in ISO 8601, enums by value, containers deep."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values: no ABC checks
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+    if kind is dict or isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}  # type: ignore[attr-defined]
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str | int | float | bool):
         return value
     return str(value)
 
@@ -86,10 +89,12 @@ def dumps(data: object) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(NewRecord) if f.name != "credential")
+
+
 def record_event(site_id: str, seq: int, rec: NewRecord) -> bytes:
     """A committed record as an event, with its original time (``ts``) and no credential."""
-    data = {f.name: plain(getattr(rec, f.name)) for f in dataclasses.fields(rec)}
-    data.pop("credential", None)
+    data = {name: plain(getattr(rec, name)) for name in _EVENT_FIELDS}
     data["detail"] = redact(data.get("detail") or {})
     return dumps({"site_id": site_id, "seq": seq, **data})
 
