@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TypedDict, Unpack
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -45,8 +46,22 @@ def scrub(value: object) -> Json:
     return str(value)
 
 
+class ActionFields(TypedDict, total=False):
+    """The optional columns of an operator record."""
+
+    person_id: str | None
+    person_kind: str | None
+    zone_id: str | None
+    credential: str | None
+
+
 def _action(
-    *, actor: str, action: str, target: str, changes: dict[str, object], **fields: str | None
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    changes: dict[str, object],
+    **fields: Unpack[ActionFields],
 ) -> NewRecord:
     """The OPERATOR record of ``action`` on ``target``, timed now (``fields``: its columns)."""
     return NewRecord(
@@ -66,23 +81,14 @@ def stage_action(
     action: str,
     target: str,
     changes: dict[str, object],
-    person_id: str | None = None,
-    person_kind: str | None = None,
-    zone_id: str | None = None,
-    credential: str | None = None,
+    **fields: Unpack[ActionFields],
 ) -> None:
     """Stage the OPERATOR record of a change in the change's session (before its commit)."""
-    rec = _action(
-        actor=actor,
-        action=action,
-        target=target,
-        changes=changes,
-        person_id=person_id,
-        person_kind=person_kind,
-        zone_id=zone_id,
-        credential=credential,
+    stage(
+        session,
+        site_id,
+        _action(actor=actor, action=action, target=target, changes=changes, **fields),
     )
-    stage(session, site_id, rec)
 
 
 def write_staged(session: Session, core: CoreBridge) -> list[int]:
@@ -118,22 +124,9 @@ def record_action(
     action: str,
     target: str,
     changes: dict[str, object],
-    person_id: str | None = None,
-    person_kind: str | None = None,
-    zone_id: str | None = None,
-    credential: str | None = None,
+    **fields: Unpack[ActionFields],
 ) -> int:
     """Write the OPERATOR record of an action that changes no data (an export); its seq."""
-    rec = _action(
-        actor=actor,
-        action=action,
-        target=target,
-        changes=changes,
-        person_id=person_id,
-        person_kind=person_kind,
-        zone_id=zone_id,
-        credential=credential,
-    )
-    seq = core.record(rec)
+    seq = core.record(_action(actor=actor, action=action, target=target, changes=changes, **fields))
     logger.info("%s on %s by %s: record %d", action, target, actor, seq)
     return seq

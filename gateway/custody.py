@@ -17,7 +17,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -106,94 +106,44 @@ def iso(value: datetime | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
-def new_record(
-    kind: RecordKind,
-    ts: datetime,
-    *,
-    actor: Actor | str | None = None,
-    person: Person | None = None,
-    person_id: str | None = None,
-    person_kind: str | None = None,
-    zone_id: str | None = None,
-    door_id: str | None = None,
-    credential: str | None = None,
-    detail: dict[str, object] | None = None,
-) -> NewRecord:
+class RecordFields(TypedDict, total=False):
+    """The optional fields of a step's record (``person`` or its id and kind)."""
+
+    actor: Actor | str | None
+    person: Person | None
+    person_id: str | None
+    person_kind: str | None
+    zone_id: str | None
+    door_id: str | None
+    credential: str | None
+    detail: dict[str, object] | None
+
+
+def new_record(kind: RecordKind, ts: datetime, **f: Unpack[RecordFields]) -> NewRecord:
     """One record of a step (``person`` or its id and kind; ``actor`` or its username)."""
-    who = actor.username if isinstance(actor, Actor) else actor
+    actor, person = f.get("actor"), f.get("person")
     return NewRecord(
         kind,
         ts,
-        door_id=door_id,
-        zone_id=zone_id,
-        person_id=person.id if person is not None else person_id,
-        person_kind=person.kind.value if person is not None else person_kind,
-        credential=credential,
-        actor=who,
-        detail=dict(detail or {}),
+        door_id=f.get("door_id"),
+        zone_id=f.get("zone_id"),
+        person_id=person.id if person is not None else f.get("person_id"),
+        person_kind=person.kind.value if person is not None else f.get("person_kind"),
+        credential=f.get("credential"),
+        actor=actor.username if isinstance(actor, Actor) else actor,
+        detail=dict(f.get("detail") or {}),
     )
 
 
 async def write(
-    recorder: Recorder,
-    kind: RecordKind,
-    ts: datetime,
-    *,
-    actor: Actor | str | None = None,
-    person: Person | None = None,
-    person_id: str | None = None,
-    person_kind: str | None = None,
-    zone_id: str | None = None,
-    door_id: str | None = None,
-    credential: str | None = None,
-    detail: dict[str, object] | None = None,
+    recorder: Recorder, kind: RecordKind, ts: datetime, **f: Unpack[RecordFields]
 ) -> int:
     """Append a record of no data change durably and return its seq (see ``new_record``)."""
-    return await recorder.append(
-        new_record(
-            kind,
-            ts,
-            actor=actor,
-            person=person,
-            person_id=person_id,
-            person_kind=person_kind,
-            zone_id=zone_id,
-            door_id=door_id,
-            credential=credential,
-            detail=detail,
-        )
-    )
+    return await recorder.append(new_record(kind, ts, **f))
 
 
 def stage(
-    s: Session,
-    site_id: str,
-    kind: RecordKind,
-    ts: datetime,
-    *,
-    actor: Actor | str | None = None,
-    person: Person | None = None,
-    person_id: str | None = None,
-    person_kind: str | None = None,
-    zone_id: str | None = None,
-    door_id: str | None = None,
-    credential: str | None = None,
-    detail: dict[str, object] | None = None,
+    s: Session, site_id: str, kind: RecordKind, ts: datetime, **f: Unpack[RecordFields]
 ) -> None:
     """Stage the record of a change in the change's session, before its commit (outbox)."""
-    intents.stage(
-        s,
-        site_id,
-        new_record(
-            kind,
-            ts,
-            actor=actor,
-            person=person,
-            person_id=person_id,
-            person_kind=person_kind,
-            zone_id=zone_id,
-            door_id=door_id,
-            credential=credential,
-            detail=detail,
-        ),
-    )
+    intents.stage(s, site_id, new_record(kind, ts, **f))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,11 +18,10 @@ from sqlmodel import Session, col, func, select
 from gateway.audit.verify import verify_log
 from gateway.intents import INTENT
 from gateway.records import NewRecord, RecordKind
-from gateway.storage.errors import WriteFailed
 from gateway.storage.models import PendingRecord, Person, Record
-from gateway.storage.record_log import RecordLog
 from tests.api.api_env import ApiEnv, wait_for
 from tests.api.rules_support import call
+from tests.failing_disk import FailingDisk as Outage
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -117,7 +114,8 @@ async def test_every_change_lands_with_its_own_record_and_leaves_no_pending_row(
     ]
     intents = [r.detail[INTENT] for r in records]
     assert all(isinstance(i, int) for i in intents)
-    assert intents == sorted(set(intents))  # one each, in the order the changes committed
+    # one each, in the order the changes committed
+    assert intents == sorted({int(str(i)) for i in intents})
     assert pending(env) == 0
 
 
@@ -169,40 +167,12 @@ async def test_a_crash_after_the_commit_is_recorded_once_at_the_next_start(
     assert report.ok, report.problems
 
 
-@dataclass
-class Outage:
-    """The gateway's log behind a switch: while ``down`` every write fails as storage would."""
-
-    log: RecordLog
-    down: bool = True
-
-    def start(self) -> None:
-        """Started already."""
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Closed by the gateway."""
-
-    async def append(self, rec: NewRecord) -> int:
-        """Append, unless down."""
-        if self.down:
-            raise WriteFailed("record not stored: disk I/O error")
-        return await self.log.append(rec)
-
-    def submit(self, rec: NewRecord) -> Future[int]:
-        """Submit, unless down (then a failed future)."""
-        if self.down:
-            fut: Future[int] = Future()
-            fut.set_exception(WriteFailed("record not stored: disk I/O error"))
-            return fut
-        return self.log.submit(rec)
-
-
 @pytest.fixture
 def outage(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
     """The record log goes down (retries every 50 ms); the test brings it back."""
     monkeypatch.setattr("gateway.recorder.RETRY_S", 0.05)
     recorder = env.gateway.recorder
-    switch = Outage(recorder._sink)  # type: ignore[arg-type]
+    switch = Outage(recorder._sink, down=True)  # type: ignore[arg-type]
     monkeypatch.setattr(recorder, "_sink", switch)
     yield switch
     switch.down = False

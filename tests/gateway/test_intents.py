@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,9 +25,9 @@ from gateway.domain import PersonKind
 from gateway.intents import INTENT, stage, take_staged
 from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
-from gateway.storage.errors import WriteFailed
 from gateway.storage.models import RECORD_TABLE, PendingRecord, Person
 from gateway.storage.record_log import RecordLog
+from tests.failing_disk import FailingDisk as Outage
 from tests.gateway.audit.audit_support import ORIGIN, policy
 
 SITE_ID = "hq"
@@ -133,7 +132,7 @@ async def test_a_committed_change_without_its_record_is_recorded_at_start(
         start_seq = conn.execute(
             select(func.min(RECORD_TABLE.c.seq)).where(RECORD_TABLE.c.kind == "system")
         ).scalar_one()
-    assert records[-1]["seq"] < start_seq  # type: ignore[operator]
+    assert records[-1]["seq"] < start_seq
     assert site.pending() == 0
     assert "2 record(s) recovered, 0 already in the log" in caplog.text
     site.verified()
@@ -192,34 +191,6 @@ async def test_a_malformed_row_is_left_in_place_and_the_rest_recovered(site: Sit
     await gateway.stop()
     assert [r["detail"][INTENT] for r in site.operator_records()] == [intent]  # type: ignore[index]
     assert site.pending() == 1
-
-
-@dataclass
-class Outage:
-    """The site's log behind a switch: while ``down`` every write fails as storage would."""
-
-    log: RecordLog
-    down: bool = False
-
-    def start(self) -> None:
-        """The log is started by the fixture."""
-
-    def close(self, timeout: float = 5.0) -> None:
-        """The log is closed by the fixture."""
-
-    async def append(self, rec: NewRecord) -> int:
-        """Append, unless down."""
-        if self.down:
-            raise WriteFailed("record not stored: disk I/O error")
-        return await self.log.append(rec)
-
-    def submit(self, rec: NewRecord) -> Future[int]:
-        """Submit, unless down (then a failed future)."""
-        if self.down:
-            fut: Future[int] = Future()
-            fut.set_exception(WriteFailed("record not stored: disk I/O error"))
-            return fut
-        return self.log.submit(rec)
 
 
 @pytest_asyncio.fixture

@@ -1,16 +1,13 @@
 """The recorder keeps the log in the order things happened across a storage outage (4-8-6(4)).
 
-A real ``RecordLog`` on a SQLite file; the "disk" in front of it refuses writes while it is
-down, as an ENOSPC would (the full-disk drill in ``tests/resilience/test_disk.py`` does it
-with a real full file system).
+A real ``RecordLog`` (SQLite and PostgreSQL); ``tests.failing_disk`` in front of it refuses
+writes while it is down, as a broken disk would.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,49 +17,21 @@ from gateway.bus import Bus
 from gateway.core_events import RecordWritten, StorageChanged
 from gateway.recorder import Recorder
 from gateway.records import NewRecord, RecordKind
+from gateway.storage.errors import WriteFailed
 from gateway.storage.record_log import RecordLog
+from tests.failing_disk import MESSAGE, FailingDisk
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
-@dataclass
-class FlakyDisk:
-    """A record sink that refuses every write while ``down``."""
-
-    log: RecordLog
-    down: bool = False
-
-    def start(self) -> None:
-        """Open the log."""
-        self.log.start()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Close the log."""
-        self.log.close(timeout)
-
-    async def append(self, rec: NewRecord) -> int:
-        """Append, unless the disk is down."""
-        if self.down:
-            raise OSError(28, "No space left on device")
-        return await self.log.append(rec)
-
-    def submit(self, rec: NewRecord) -> Future[int]:
-        """Submit, unless the disk is down (then a failed future, as the log gives)."""
-        if self.down:
-            fut: Future[int] = Future()
-            fut.set_exception(OSError(28, "No space left on device"))
-            return fut
-        return self.log.submit(rec)
-
-
 @pytest.fixture
-async def rig(engine: Engine) -> AsyncIterator[tuple[FlakyDisk, Recorder, Bus]]:
+async def rig(engine: Engine) -> AsyncIterator[tuple[FailingDisk, Recorder, Bus]]:
     """A recorder over a flaky disk over a real log."""
-    disk = FlakyDisk(RecordLog(engine, "s1"))
-    disk.start()
+    disk = FailingDisk(RecordLog(engine, "s1"))
+    disk.log.start()
     bus = Bus()
     yield disk, Recorder(disk, bus), bus
-    disk.close()
+    disk.log.close()
 
 
 def _rec(n: int) -> NewRecord:
@@ -79,7 +48,7 @@ async def _until(check: Callable[[], bool], within: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_nothing_overtakes_the_held_records(rig: tuple[FlakyDisk, Recorder, Bus]) -> None:
+async def test_nothing_overtakes_the_held_records(rig: tuple[FailingDisk, Recorder, Bus]) -> None:
     """Records made after the disk returns wait behind those held during the outage."""
     disk, recorder, bus = rig
     written: list[NewRecord] = []
@@ -91,7 +60,7 @@ async def test_nothing_overtakes_the_held_records(rig: tuple[FlakyDisk, Recorder
     recorder.submit(_rec(1))
     await _until(lambda: recorder.failing_since is not None)
     assert [s.failing_since is not None for s in storage] == [True]
-    assert "No space left" in storage[0].error
+    assert MESSAGE in storage[0].error
     recorder.submit(_rec(2))
     await _until(lambda: recorder.backlog == 2)
 
@@ -110,13 +79,13 @@ async def test_nothing_overtakes_the_held_records(rig: tuple[FlakyDisk, Recorder
 
 
 async def test_an_awaited_write_during_the_outage_raises(
-    rig: tuple[FlakyDisk, Recorder, Bus],
+    rig: tuple[FailingDisk, Recorder, Bus],
 ) -> None:
     """While held records cannot be written, an awaited write fails too (a grant is refused)."""
     disk, recorder, _ = rig
     disk.down = True
     recorder.submit(_rec(1))
     await _until(lambda: recorder.backlog == 1)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(WriteFailed, match="disk I/O error"):
         await recorder.append(_rec(2))
     assert recorder.backlog == 1  # the caller decides what a failed awaited write means
