@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
+import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -345,11 +347,16 @@ class CrashCampaign:
                 kill_after = self._rng.uniform(0.0, 1.5)
                 await asyncio.sleep(kill_after)
             else:
-                await self._ready(gateway, api, sim)
-                restart_s = time.monotonic() - started
-                problems += await self._safe_state(api, sim)
-                kill_after = self._rng.uniform(0.0, self._burst_s)
-                await self._burst(point, api, sim, pool, kill_after)
+                try:
+                    await self._ready(gateway, api, sim)
+                except RigError as exc:  # a start that hangs is a finding, not the end of the run
+                    problems.append(str(exc))
+                    kill_after = time.monotonic() - started
+                else:
+                    restart_s = time.monotonic() - started
+                    problems += await self._safe_state(api, sim)
+                    kill_after = self._rng.uniform(0.0, self._burst_s)
+                    await self._burst(point, api, sim, pool, kill_after)
         finally:
             gateway.kill9()
         problems += await asyncio.to_thread(checker.check, self.ledger)
@@ -369,7 +376,8 @@ class CrashCampaign:
             if not gateway.alive():
                 raise RigError("the gateway exited during start-up; see gateway.log")
             if time.monotonic() > deadline:
-                raise RigError("the gateway's API did not come up")
+                await _dump_stacks(gateway)
+                raise RigError("the gateway's API did not come up; its stacks are in gateway.log")
             await asyncio.sleep(0.02)
         if not api.logged_in:  # first start only: the token outlives restarts
             await api.login()
@@ -490,3 +498,11 @@ async def _led(sim: SimControl, reader: str, before: int) -> str | None:
                 return str(entry["color"])
         await asyncio.sleep(0.02)
     return None
+
+
+async def _dump_stacks(gateway: GatewayProcess) -> None:
+    """Ask a stuck gateway for its task and thread stacks (sekisho.diagnostics) before the kill."""
+    for sig in (signal.SIGUSR1, signal.SIGUSR2):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(gateway.pid, sig)
+        await asyncio.sleep(1.0)

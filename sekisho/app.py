@@ -28,6 +28,7 @@ from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
 from sekisho.audit_runtime import AuditRuntime
 from sekisho.cameras import attach_cameras
+from sekisho.diagnostics import install_task_dump
 from sekisho.drivers import build_modules, build_readers
 from sekisho.secret_files import load_or_create_token
 
@@ -143,6 +144,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    install_task_dump(loop)
     if mqtt is not None:
         await mqtt.start()  # before the gateway: its start-up events go out too
     audit.start()

@@ -26,6 +26,7 @@ from sekisho.bench.cli import register as register_bench_command
 from sekisho.cli_audit import register as register_audit_commands
 from sekisho.demo import DemoError
 from sekisho.demo import main as demo_main
+from sekisho.diagnostics import install_thread_dump
 from sekisho.secret_files import create_scbk
 from sekisho_sim.cli import app as sim_app
 
@@ -191,4 +192,5 @@ def _logging() -> None:
 
 def main() -> None:
     """Console entry point."""
+    install_thread_dump()
     app()
