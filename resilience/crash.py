@@ -359,6 +359,8 @@ class CrashCampaign:
                     await self._burst(point, api, sim, pool, kill_after)
         finally:
             gateway.kill9()
+            await api.reconnect()  # a new process: new connections, none leaked by the kill
+            await sim.reconnect()
         problems += await asyncio.to_thread(checker.check, self.ledger)
         return PointResult(
             point,

@@ -222,11 +222,17 @@ class SimControl:
 
     def __init__(self, url: str) -> None:
         """A client on the sim's control URL."""
+        self._url = url
         self._http = httpx.AsyncClient(base_url=url, timeout=WAIT_S)
 
     async def close(self) -> None:
         """Close the client."""
         await self._http.aclose()
+
+    async def reconnect(self) -> None:
+        """A fresh connection pool (see :meth:`Api.reconnect`)."""
+        await self._http.aclose()
+        self._http = httpx.AsyncClient(base_url=self._url, timeout=WAIT_S)
 
     async def call(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
         """One request; raises RigError for an answer other than 200 or 409."""
@@ -272,6 +278,16 @@ class Api:
     async def close(self) -> None:
         """Close the client."""
         await self._http.aclose()
+
+    async def reconnect(self) -> None:
+        """A fresh connection pool, after the gateway was killed.
+
+        Requests cancelled mid-flight by a kill leave their connections checked out of httpx's
+        pool (CLOSE-WAIT, never reused); after a few hundred kills the pool's 100 slots were
+        all taken and every request timed out, which looked like a gateway that never started.
+        """
+        await self._http.aclose()
+        self._http = httpx.AsyncClient(base_url=self.base, timeout=10.0)
 
     async def up(self) -> bool:
         """True when the API answers its health route."""
