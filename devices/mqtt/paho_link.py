@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devices.errors import ConfigurationRefused, DeviceError, LinkError
 from gateway.mqtt.link import (
+    BatchBroken,
+    BatchResult,
     Incoming,
     LinkDown,
     LinkEvent,
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 
 class PublishRefused(DeviceError, MessageRefused):
     """The broker refused a message (e.g. its ACL does not let us publish on that topic)."""
+
+
+class BatchLost(DeviceError, BatchBroken):
+    """The link failed before every message of a batch was answered (``answered`` were)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,71 @@ def tls_context(files: TlsFiles) -> ssl.SSLContext:
     return ctx
 
 
+class _Batch:
+    """Messages handed to paho together and answered together: one event-loop wake-up when the
+    last is answered, however many there are (``publish`` is a batch of one).
+
+    Answers are counted on paho's thread under the session's lock; the future is settled on the
+    event loop.
+    """
+
+    __slots__ = ("answered", "done", "failure", "future", "left", "refused", "single")
+
+    def __init__(self, size: int, future: asyncio.Future[Any], *, single: bool) -> None:
+        """A batch of ``size`` messages whose outcome goes to ``future``."""
+        self.future = future
+        self.single = single  # the future is publish()'s (None or an error), not a BatchResult
+        self.answered = bytearray(size)  # 1: the broker answered message i
+        self.left = size  # messages still to be answered
+        self.refused: list[tuple[int, str]] = []
+        self.failure: str | None = None  # why messages from some index on were never handed over
+        self.done = False  # settled, or about to be (set under the session's lock)
+
+    def mark(self, index: int, refused: str | None) -> bool:
+        """Message ``index`` was answered; True when that was the last one (under the lock)."""
+        if self.done or self.answered[index]:
+            return False
+        self.answered[index] = 1
+        if refused is not None:
+            self.refused.append((index, refused))
+        self.left -= 1
+        if self.left == 0:
+            self.done = True
+            return True
+        return False
+
+    def prefix(self) -> int:
+        """How many leading messages were answered."""
+        gap = self.answered.find(0)
+        return len(self.answered) if gap < 0 else gap
+
+    def settle(self, broken: str | None = None) -> None:
+        """Resolve the future (on the event loop): answered, or ``broken`` (the link failed)."""
+        fut = self.future
+        if fut.done():
+            return
+        reason = broken if broken is not None else self.failure
+        if self.single:
+            if reason is not None:
+                fut.set_exception(LinkError(reason))
+            elif self.refused:
+                fut.set_exception(PublishRefused(self.refused[0][1]))
+            else:
+                fut.set_result(None)
+            return
+        refused = tuple(sorted(self.refused))
+        if reason is not None:
+            answered = self.prefix()
+            fut.set_exception(
+                BatchLost(reason, answered, tuple(r for r in refused if r[0] < answered))
+            )
+        else:
+            fut.set_result(BatchResult(refused))
+
+
+_NOT_YET: Any = object()  # no early answer for a message id
+
+
 class _Session:
     """One paho client and one connection's worth of state."""
 
@@ -93,16 +165,24 @@ class _Session:
         self.connack: asyncio.Future[str | None] = loop.create_future()  # None: accepted
         self.suback: asyncio.Future[list[bool]] = loop.create_future()
         self.closed: asyncio.Future[str] = loop.create_future()
-        self.pending: dict[int, asyncio.Future[None]] = {}
+        # Message id -> (batch, index): publishes waiting for their answer. paho's thread may
+        # answer a message before publish() has returned its id: the answer waits in ``early``.
+        self.lock = threading.Lock()
+        self.inflight: dict[int, tuple[_Batch, int]] = {}
+        self.early: dict[int, str | None] = {}
         self.subscribe_mid: int | None = None
         self.up = False
 
     def fail_pending(self, reason: str) -> None:
-        """Every unacknowledged publish fails: the caller keeps it for the next connection."""
-        for fut in self.pending.values():
-            if not fut.done():
-                fut.set_exception(LinkError(f"MQTT connection lost before PUBACK: {reason}"))
-        self.pending.clear()
+        """Every unanswered publish fails: the caller keeps it for the next connection."""
+        with self.lock:
+            waiting = {id(b): b for b, _ in self.inflight.values() if not b.done}
+            self.inflight.clear()
+            self.early.clear()
+            for b in waiting.values():
+                b.done = True
+        for b in waiting.values():
+            b.settle(f"MQTT connection lost before PUBACK: {reason}")
 
 
 class PahoLink:
@@ -150,22 +230,62 @@ class PahoLink:
         if s is None or not s.up:
             fut.set_exception(LinkError("MQTT broker not connected"))
             return fut
-        props = None
-        if msg.expiry_s is not None:
-            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: unannotated
-            props.MessageExpiryInterval = msg.expiry_s
-        try:
-            info = s.client.publish(
-                msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, properties=props
-            )
-        except (ValueError, TypeError) as exc:  # invalid topic or payload
-            fut.set_exception(PublishRefused(f"{msg.topic!r}: {exc}"))
-            return fut
-        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            fut.set_exception(LinkError(f"MQTT publish not sent: {paho.error_string(info.rc)}"))
-            return fut
-        s.pending[info.mid] = fut
+        self._send(s, _Batch(1, fut, single=True), (msg,))
         return fut
+
+    def publish_batch(self, msgs: Sequence[Outgoing]) -> asyncio.Future[BatchResult]:
+        """Hand ``msgs`` to paho now, in order; one future for all their answers."""
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[BatchResult] = loop.create_future()
+        s = self._session
+        if s is None or not s.up:
+            fut.set_exception(BatchLost("MQTT broker not connected", 0))
+            return fut
+        if not msgs:
+            fut.set_result(BatchResult())
+            return fut
+        self._send(s, _Batch(len(msgs), fut, single=False), msgs)
+        return fut
+
+    def _send(self, s: _Session, batch: _Batch, msgs: Sequence[Outgoing]) -> None:
+        """Publish every message of ``batch`` (event-loop thread), then note their ids."""
+        sent: list[tuple[int, int]] = []  # (message id, index)
+        refused: list[tuple[int, str]] = []  # refused before sending: invalid topic or payload
+        stop = len(msgs)
+        client = s.client
+        for i, msg in enumerate(msgs):
+            props = None
+            if msg.expiry_s is not None:
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho: unannotated
+                props.MessageExpiryInterval = msg.expiry_s
+            try:
+                info = client.publish(
+                    msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, properties=props
+                )
+            except (ValueError, TypeError) as exc:  # invalid topic or payload
+                refused.append((i, f"{msg.topic!r}: {exc}"))
+                continue
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                batch.failure = f"MQTT publish not sent: {paho.error_string(info.rc)}"
+                stop = i
+                break
+            sent.append((info.mid, i))
+        with s.lock:
+            finished = False
+            for mid, i in sent:
+                answer = s.early.pop(mid, _NOT_YET)
+                if answer is _NOT_YET:
+                    s.inflight[mid] = (batch, i)
+                else:
+                    finished |= batch.mark(i, answer)
+            for i, reason in refused:
+                finished |= batch.mark(i, reason)
+            if stop < len(msgs):  # never handed over: nothing to wait for
+                batch.left -= len(msgs) - stop
+                if batch.left == 0 and not batch.done:
+                    batch.done = finished = True
+        if finished:
+            batch.settle()
 
     # --- connection loop (event-loop side) ---------------------------------------------------
 
@@ -333,7 +453,16 @@ class PahoLink:
             later(self._on_suback, mid, [not r.is_failure for r in rcs])
 
         def on_publish(_c: paho.Client, _u: object, mid: int, rc: ReasonCode, _p: object) -> None:
-            later(self._on_puback, mid, rc.getName() if rc.is_failure else None)
+            refused = f"broker refused the message: {rc.getName()}" if rc.is_failure else None
+            with session.lock:  # counted here; the loop is woken once per batch, at its end
+                entry = session.inflight.pop(mid, None)
+                if entry is None:  # answered before publish() returned its id
+                    session.early[mid] = refused
+                    return
+                batch, index = entry
+                finished = batch.mark(index, refused)
+            if finished:
+                later(self._on_answered, batch)
 
         def on_message(_c: paho.Client, _u: object, m: paho.MQTTMessage) -> None:
             try:
@@ -374,15 +503,9 @@ class PahoLink:
         if mid == session.subscribe_mid and not session.suback.done():
             session.suback.set_result(granted)
 
-    def _on_puback(self, session: _Session, mid: int, refused: str | None) -> None:
-        """A publish was acknowledged or refused."""
-        fut = session.pending.pop(mid, None)
-        if fut is None or fut.done():
-            return
-        if refused is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(PublishRefused(f"broker refused the message: {refused}"))
+    def _on_answered(self, _session: _Session, batch: _Batch) -> None:
+        """Every message of ``batch`` was acknowledged or refused."""
+        batch.settle()
 
     def _on_message(self, session: _Session, msg: Incoming) -> None:
         """A message for this session, if it is still the current one."""

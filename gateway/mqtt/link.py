@@ -19,6 +19,29 @@ class MessageRefused(DeviceFault):
     """The broker refused one message (its ACL, say): sending it again will not help."""
 
 
+class BatchBroken(DeviceFault):
+    """The link failed before the broker had answered every message of a batch.
+
+    ``answered`` leading messages were answered (acknowledged, or refused as listed in
+    ``refused``): they need not be sent again. The others may or may not have arrived.
+    """
+
+    def __init__(
+        self, reason: str, answered: int, refused: tuple[tuple[int, str], ...] = ()
+    ) -> None:
+        """``reason`` for the failure; the answered prefix and its refusals."""
+        super().__init__(reason)
+        self.answered = answered
+        self.refused = refused
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The broker answered every message of a batch: acknowledged, but for ``refused``."""
+
+    refused: tuple[tuple[int, str], ...] = ()  # (index in the batch, the broker's reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message to publish."""
@@ -95,4 +118,13 @@ class MqttLink(Protocol):
         The future resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0),
         and fails with a ``DeviceFault`` when the link is down, drops first, or the broker
         refuses the message (``MessageRefused``).
+        """
+
+    def publish_batch(self, msgs: Sequence[Outgoing]) -> asyncio.Future[BatchResult]:
+        """Hand ``msgs`` to the broker now, in order, with one completion for all of them.
+
+        The future resolves once the broker has answered every message (QoS 1: acknowledged or
+        refused, the refusals listed; QoS 0: written), and fails with ``BatchBroken`` when the
+        link is down or drops first, saying how many leading messages were answered. Cheaper
+        than ``publish`` per message: no future, and no event-loop wake-up, per message.
         """

@@ -2,10 +2,13 @@
 
 Out (topic scheme in ``docs/mqtt.md``): the gateway's status (retained, last will ``offline``),
 door, zone, reader and sensor state (retained, latest wins, re-sent on every connection), and
-records and alarm transitions as events (QoS 1, not retained). Events go through the durable
-outbox first, whether or not the broker is up: they are delivered in order once it is, each
-with its original time, and deleted then. In: commands (``gateway.mqtt.commands``), Home
-Assistant's birth message (re-announce), and MQTT sensors (``gateway.mqtt.sensors``).
+records and alarm transitions as events (QoS 1, not retained). Both are durable before they
+are sent and delivered in order, at least once, each with its original time: records are in
+the record log already, so a cursor (``gateway.mqtt.cursor``) says how far the broker has them
+and the rest are sent from memory while the stream keeps up, else read back from the log
+(``gateway.mqtt.stream``); alarm transitions go through the outbox table first and are deleted
+once delivered. In: commands (``gateway.mqtt.commands``), Home Assistant's birth message
+(re-announce), and MQTT sensors (``gateway.mqtt.sensors``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -48,8 +51,10 @@ from gateway.mqtt.commands import (
     ZoneCommands,
 )
 from gateway.mqtt.config import MqttConfig
+from gateway.mqtt.cursor import RecordCursor
 from gateway.mqtt.discovery import announcements
 from gateway.mqtt.link import (
+    BatchBroken,
     Incoming,
     LinkDown,
     LinkEvent,
@@ -62,14 +67,21 @@ from gateway.mqtt.link import (
 )
 from gateway.mqtt.outbox import Outbox, OutboxEvent
 from gateway.mqtt.sensors import SensorUpdate, SensorWatch
+from gateway.mqtt.stream import Fold, RecordStream
 from gateway.mqtt.tasks import cancel_and_wait
 from gateway.mqtt.topics import OFFLINE, ONLINE, Topics
 from gateway.ports import DeviceFault
 from gateway.records import NewRecord, RecordKind
+from gateway.storage.queries import StoredRecord
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # outbox rows sent per round
+RECORD_BATCH = 256  # record events per round: one completion; ~4 ms of paho calls on the loop
+INLINE_PAYLOADS = 32  # up to this many record payloads are made on the loop, more in a thread
+LIVE_MAX = 20_000  # records kept in memory for sending; beyond, they are read from the log
+GAP_S = 0.5  # a seq the bus has not announced for this long is read from the log
+CURSOR_SAVE_S = 0.5  # the cursor is stored at most this often (a crash re-sends up to this)
 PUBACK_TIMEOUT_S = 15.0  # a broker this slow is treated as gone; the event is sent again
 DRAIN_S = 3.0  # at stop: how long to keep delivering what is waiting
 REPLY_EXPIRY_S = 60
@@ -109,9 +121,9 @@ class MqttStatus:
     """How the bus is doing, for health pages and tests."""
 
     connected: bool
-    backlog: int  # events waiting in the outbox (and not yet stored)
+    backlog: int  # events not yet acknowledged: records after the cursor, alarm events
     delivered: int  # events the broker acknowledged since start
-    dropped: int  # events not kept because the outbox was full
+    dropped: int  # events not kept (not sent) because the backlog was full
     commands_done: int
     commands_refused: int
 
@@ -140,11 +152,17 @@ class MqttService:
         self._alarms = alarms
         self._clock = clock
         self.topics = Topics(self._cfg.topic_prefix(site.site.id), self._cfg.discovery.prefix)
-        self._outbox = Outbox(engine, site.site.id)
+        self._outbox = Outbox(engine, site.site.id)  # alarm transitions
+        self._cursor = RecordCursor(engine, site.site.id)  # records: read from the log
+        self._stream = RecordStream(0, 0, 0)  # replaced at start
+        self._saved_cursor = 0
+        self._saved_at = 0.0
+        self._gap_since: float | None = None  # when the stream first waited on a missing seq
+        self._older_rows = 0  # outbox rows from before this start: they go before any record
         self._gate = CommandGate(self._cfg.commands, self.topics)
         self._runner = CommandRunner(core, frozenset(z.id for z in site.zones), zones, alarms)
         self._sensors: SensorWatch | None = None
-        self._pending: deque[OutboxEvent] = deque()  # events not yet in the outbox
+        self._pending: deque[OutboxEvent] = deque()  # alarm events not yet in the outbox
         self._stored = 0  # rows in the outbox
         self._retained: dict[str, bytes] = {}  # latest state per retained topic
         self._dirty: dict[str, None] = {}  # retained topics to (re)publish, in order
@@ -155,7 +173,8 @@ class MqttService:
         self._workers: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._commands: asyncio.Queue[Incoming] | None = None
-        self._wake_pump: asyncio.Event | None = None
+        self._wake_records: asyncio.Event | None = None
+        self._wake_outbox: asyncio.Event | None = None
         self._wake_state: asyncio.Event | None = None
         self._stopping = False
         self._drain_until = 0.0
@@ -171,9 +190,15 @@ class MqttService:
         """
         loop = asyncio.get_running_loop()
         self._commands = asyncio.Queue(COMMAND_QUEUE)
-        self._wake_pump, self._wake_state = asyncio.Event(), asyncio.Event()
+        self._wake_records, self._wake_outbox = asyncio.Event(), asyncio.Event()
+        self._wake_state = asyncio.Event()
         self._sensors = SensorWatch(self._cfg.sensors, loop.time())
         self._stored = await loop.run_in_executor(None, self._outbox.count)
+        self._older_rows = self._stored
+        cursor, head = await loop.run_in_executor(None, self._cursor.open)
+        in_log = await loop.run_in_executor(None, self._cursor.count_published, cursor, head)
+        self._stream = RecordStream(cursor, head, in_log)
+        self._saved_cursor, self._saved_at = cursor, loop.time()
         bus = self._core.bus
         self._unsubscribe = [
             bus.subscribe(RecordWritten, self._on_record),
@@ -185,30 +210,38 @@ class MqttService:
         if self._alarms is not None:
             self._active = {a.alarm_id: a for a in self._alarms.active()}
         self._workers = [
-            loop.create_task(self._pump(), name="mqtt-outbox"),
+            loop.create_task(self._pump_records(), name="mqtt-records"),
+            loop.create_task(self._pump_outbox(), name="mqtt-outbox"),
             loop.create_task(self._publish_state(), name="mqtt-state"),
             loop.create_task(self._handle_commands(), name="mqtt-commands"),
             loop.create_task(self._tick(), name="mqtt-tick"),
         ]
-        if self._stored:
-            log.info("MQTT outbox: %d events from before wait for the broker", self._stored)
+        if self._stored or in_log:
+            log.info(
+                "MQTT: %d records (after seq %d) and %d outbox events from before wait for "
+                "the broker",
+                in_log,
+                cursor,
+                self._stored,
+            )
         await self._link.start(self._on_link, self._plan())
 
     async def stop(self) -> None:
         """Store what is pending, deliver what can be in a moment, say offline, disconnect."""
-        if self._stopping or self._wake_pump is None:
+        if self._stopping or self._wake_records is None or self._wake_outbox is None:
             return
         loop = asyncio.get_running_loop()
         self._stopping = True
         self._drain_until = loop.time() + DRAIN_S
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        pump, *others = self._workers
+        pumps, others = self._workers[:2], self._workers[2:]
         await cancel_and_wait(others, 5.0)
-        self._wake_pump.set()  # the pump stores what is pending and drains for DRAIN_S
-        _, running = await asyncio.wait({pump}, timeout=DRAIN_S + PUBACK_TIMEOUT_S)
+        self._wake_records.set()  # the pumps store what is pending and drain for DRAIN_S
+        self._wake_outbox.set()
+        _, running = await asyncio.wait(pumps, timeout=DRAIN_S + PUBACK_TIMEOUT_S)
         if running:
-            log.warning("MQTT outbox: stopped while storing; events may be sent twice")
+            log.warning("MQTT: stopped while storing or sending; events may be sent twice")
             await cancel_and_wait(running, 5.0)
         if self._tasks:  # records and announcements under way: a moment, then give up
             _, late = await asyncio.wait(set(self._tasks), timeout=1.0)
@@ -221,17 +254,27 @@ class MqttService:
         await self._link.stop()
         if self._pending:
             log.error("MQTT: %d events could not be stored before stop", len(self._pending))
+        if self._stream.backlog:
+            log.info(
+                "MQTT: %d records after seq %d wait in the record log for the next start",
+                self._stream.backlog,
+                self._saved_cursor,
+            )
 
     def status(self) -> MqttStatus:
         """Counters and the link state."""
         return MqttStatus(
             self._link.connected,
-            self._stored + len(self._pending),
+            self._backlog(),
             self._delivered,
             self._dropped,
             self._done,
             self._refused,
         )
+
+    def _backlog(self) -> int:
+        """Events not yet acknowledged: records after the cursor, alarm events."""
+        return self._stream.backlog + self._stored + len(self._pending)
 
     def _plan(self) -> SessionPlan:
         """The last will and the subscriptions every connection sets up."""
@@ -249,11 +292,10 @@ class MqttService:
     # --- bus (loop thread, must not block) ----------------------------------------------------
 
     def _on_record(self, e: RecordWritten) -> None:
-        """A committed record: queued for the outbox when its kind is published."""
-        kind = e.record.kind.value
-        if payloads.publishes(kind):
-            body = payloads.record_event(self._site.site.id, e.seq, e.record)
-            self._queue(OutboxEvent(self.topics.event(kind), body, e.record.ts))
+        """A committed record: kept in memory for the pump (its payload is made there)."""
+        self._stream.announce(e.seq, e.record, published=payloads.publishes(e.record.kind.value))
+        if self._wake_records is not None:  # even one not sent: the ones after it wait for it
+            self._wake_records.set()
 
     def _on_door(self, e: DoorChanged) -> None:
         """A door's status: its retained state, and its zone's."""
@@ -291,8 +333,8 @@ class MqttService:
     def _queue(self, event: OutboxEvent) -> None:
         """Keep an event in memory until the pump stores it (in order)."""
         self._pending.append(event)
-        if self._wake_pump is not None:
-            self._wake_pump.set()
+        if self._wake_outbox is not None:
+            self._wake_outbox.set()
 
     def _set(self, topic: str, payload: bytes) -> None:
         """Remember a retained payload; mark it to be sent when it changed."""
@@ -342,7 +384,8 @@ class MqttService:
         if self._stopping:
             return
         assert self._sensors is not None
-        assert self._wake_pump is not None
+        assert self._wake_records is not None
+        assert self._wake_outbox is not None
         if isinstance(ev, LinkUp):
             loop = asyncio.get_running_loop()
             self._sensors.link_up(loop.time())
@@ -352,13 +395,14 @@ class MqttService:
                     self._clock(),
                     detail={
                         "broker": f"{self._cfg.host}:{self._cfg.port}",
-                        "backlog": self._stored + len(self._pending),
+                        "backlog": self._backlog(),
                         "refused_subscriptions": list(ev.refused),
                     },
                 )
             )
             self._spawn(self._announce())
-            self._wake_pump.set()
+            self._wake_records.set()
+            self._wake_outbox.set()
         elif isinstance(ev, LinkDown):
             self._record(
                 NewRecord(
@@ -405,26 +449,97 @@ class MqttService:
 
     # --- outbox ---------------------------------------------------------------------------------
 
-    async def _pump(self) -> None:
-        """Store and send events whenever woken; storage trouble is retried, never fatal."""
-        assert self._wake_pump is not None
+    async def _pump_records(self) -> None:
+        """Send record events whenever woken; storage trouble is retried, never fatal."""
+        assert self._wake_records is not None
+        await self._pump(self._wake_records, self._records_once, self._records_wake, "records")
+
+    async def _pump_outbox(self) -> None:
+        """Store and send alarm events whenever woken (on their own: the outbox's database
+        round trips never hold the records up)."""
+        assert self._wake_outbox is not None
+        await self._pump(self._wake_outbox, self._outbox_once, lambda _now: None, "outbox")
+
+    async def _pump(
+        self,
+        wake: asyncio.Event,
+        once: Callable[[], Coroutine[Any, Any, bool]],
+        wake_in: Callable[[float], float | None],
+        what: str,
+    ) -> None:
+        """Run ``once`` whenever ``wake`` is set (or ``wake_in`` seconds have passed) until
+        stopping; failures are logged and retried a second later."""
+        loop = asyncio.get_running_loop()
         while True:
-            await self._wake_pump.wait()
-            self._wake_pump.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wake_in(loop.time())):
+                    await wake.wait()
+            wake.clear()
             again = False
             try:
-                again = await self._pump_once()
-            except Exception:  # storage trouble: keep the events in memory and try again
-                log.exception("MQTT outbox: storing or sending failed; retrying in 1 s")
+                again = await once()
+            except Exception:  # storage trouble: keep the events and try again
+                log.exception("MQTT %s: storing or sending failed; retrying in 1 s", what)
                 again = True
-            if self._stopping:
+            if self._stopping and not wake.is_set():  # (set: stop() came during ``once``)
                 return
-            if again:  # a slow broker or storage trouble: once more in a second
+            if again and not self._stopping:  # a slow broker or storage trouble: once more soon
                 await asyncio.sleep(1.0)
-                self._wake_pump.set()
+                wake.set()
 
-    async def _pump_once(self) -> bool:
-        """Store what is pending, then send the oldest rows while the link is up.
+    def _records_wake(self, now: float) -> float | None:
+        """Seconds until the records' pump must look again by itself (a gap, a cursor to
+        store)."""
+        waits = []
+        if self._stream.cursor != self._saved_cursor:
+            waits.append(self._saved_at + CURSOR_SAVE_S - now)
+        if self._stream.gap():
+            since = now if self._gap_since is None else self._gap_since
+            waits.append(since + GAP_S - now)
+        return max(0.0, min(waits)) if waits else None
+
+    async def _records_once(self) -> bool:
+        """Keep the record backlog bounded, send the records after the cursor while the link is
+        up, then store the cursor if it is due (always when stopping).
+
+        True when records are left although the link is up (the broker did not answer in time).
+        """
+        try:
+            return await self._send_records_while_up()
+        finally:
+            await self._save_cursor(force=self._stopping)
+
+    async def _send_records_while_up(self) -> bool:
+        """See :meth:`_records_once`."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._bound_records()
+            if not self._link.connected or self._older_rows > 0:
+                return False  # (woken when the outbox's older rows are out)
+            if self._stopping and loop.time() > self._drain_until:
+                return False
+            sent, broken = await self._send_records()
+            if broken is not None:
+                log.info("MQTT: %d records wait for the broker (%s)", self._stream.backlog, broken)
+                return self._link.connected
+            if sent:
+                self._gap_since = None
+                continue
+            if not self._stream.gap():
+                self._gap_since = None
+                return False
+            # The next seq was not announced (yet): records in memory wait behind it. After
+            # GAP_S it is read from the log, with every record announced so far.
+            now = loop.time()
+            if self._gap_since is None:
+                self._gap_since = now
+            if now - self._gap_since < GAP_S and not self._stopping:
+                return False  # woken again by the next record, or when GAP_S is over
+            self._gap_since = None
+            await self._fold(why=f"record {self._stream.cursor + 1} not announced in {GAP_S} s")
+
+    async def _outbox_once(self) -> bool:
+        """Store the pending alarm events, then send the outbox's rows while the link is up.
 
         True when rows are left although the link is up (the broker did not answer in time).
         """
@@ -435,39 +550,198 @@ class MqttService:
                 return False
             if self._stopping and loop.time() > self._drain_until:
                 return False
-            rows = await loop.run_in_executor(None, self._outbox.head, BATCH)
-            if len(rows) < BATCH:
-                self._stored = len(rows)  # exact again, whatever happened before
-            if not rows:
-                return False
-            sent = [
-                self._link.publish(Outgoing(r.topic, r.payload, qos=1, retain=False)) for r in rows
-            ]
-            last_ok: int | None = None
-            broken: BaseException | None = None
-            for row, fut in zip(rows, sent, strict=True):
-                try:
-                    async with asyncio.timeout(PUBACK_TIMEOUT_S):
-                        await asyncio.shield(fut)
-                except (DeviceFault, TimeoutError) as exc:
-                    if _refused_by_broker(exc):
-                        log.warning("MQTT broker refused event %s (%s): dropped", row.topic, exc)
-                    else:
-                        broken = exc
-                        break
-                last_ok = row.id
-            for fut in sent:  # the rest fail with the link; their outcome is not needed
-                fut.add_done_callback(_consume)
-            if last_ok is not None:
-                gone = await loop.run_in_executor(None, self._outbox.remove_through, last_ok)
-                self._stored = max(0, self._stored - gone)
-                self._delivered += gone
+            sent, broken = await self._send_outbox()
             if broken is not None:
                 log.info("MQTT outbox: %d events wait for the broker (%s)", self._stored, broken)
                 return self._link.connected
+            if not sent:
+                return False
+
+    async def _send_outbox(self) -> tuple[int, BaseException | None]:
+        """Send the oldest outbox rows; how many were delivered, and why not all."""
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(None, self._outbox.head, BATCH)
+        if len(rows) < BATCH:
+            self._stored = len(rows)  # exact again, whatever happened before
+        if not rows:
+            self._older_delivered(0)
+            return 0, None
+        answered, broken = await self._send_batch(
+            [Outgoing(r.topic, r.payload, qos=1, retain=False) for r in rows]
+        )
+        if answered:
+            gone = await loop.run_in_executor(
+                None, self._outbox.remove_through, rows[answered - 1].id
+            )
+            self._stored = max(0, self._stored - gone)
+            self._delivered += gone
+            self._older_delivered(gone)
+        return answered, broken
+
+    def _older_delivered(self, gone: int) -> None:
+        """``gone`` of the oldest outbox rows were delivered: when those from before this start
+        are all out, the records' turn has come."""
+        if self._older_rows <= 0:
+            return
+        self._older_rows = 0 if self._stored == 0 else max(0, self._older_rows - gone)
+        if self._older_rows == 0 and self._wake_records is not None:
+            self._wake_records.set()
+
+    async def _send_records(self) -> tuple[int, BaseException | None]:
+        """Send the records after the cursor (from memory, or read back from the log)."""
+        loop = asyncio.get_running_loop()
+        stream = self._stream
+        from_log = stream.reading_log
+        batch: list[tuple[int, str, bytes]]  # (seq, topic, payload) of the published ones
+        if from_log:
+            records = await loop.run_in_executor(
+                None, self._cursor.read, stream.cursor, stream.boundary, RECORD_BATCH
+            )
+            if not records:  # nothing in the log where records should be: do not spin on it
+                log.error(
+                    "MQTT: records %d..%d not found in the record log; skipped",
+                    stream.cursor + 1,
+                    stream.boundary,
+                )
+                stream.acknowledged(stream.boundary, 0, from_log=True)
+                return 0, None
+            through, covered = records[-1].seq, len(records)
+            batch = await loop.run_in_executor(None, self._events, records)
+        else:
+            taken = stream.take_live(RECORD_BATCH)
+            if not taken:
+                return 0, None
+            through, covered = taken[-1][0], len(taken)
+            live = [(seq, rec) for seq, rec in taken if rec is not None]
+            if len(live) <= INLINE_PAYLOADS:
+                batch = self._events(live)
+            else:
+                batch = await loop.run_in_executor(None, self._events, live)
+        if not batch:  # only records that are not published: nothing to send
+            stream.acknowledged(through, 0, from_log=from_log)
+            return covered, None
+        answered, broken = await self._send_batch(
+            [Outgoing(topic, body, qos=1, retain=False) for _, topic, body in batch]
+        )
+        if answered == len(batch):
+            stream.acknowledged(through, answered, from_log=from_log)
+        elif answered:
+            # up to just before the first unanswered one (records not published included)
+            stream.acknowledged(batch[answered][0] - 1, answered, from_log=from_log)
+        self._delivered += answered
+        if broken is not None and not from_log:
+            await self._fold(through, "not acknowledged")  # taken from memory: read again
+        return answered, broken
+
+    def _events(self, records: Sequence[tuple[int, NewRecord] | StoredRecord]) -> list[_Event]:
+        """``(seq, topic, payload)`` of the published ones among ``records`` (any thread)."""
+        site = self._site.site.id
+        event_topic = self.topics.event
+        out: list[_Event] = []
+        for item in records:
+            rec: payloads.RecordFields
+            if isinstance(item, StoredRecord):
+                seq, rec, kind = item.seq, item, item.kind
+                if not payloads.publishes(kind):
+                    continue
+            else:
+                seq, rec = item
+                kind = item[1].kind.value
+            out.append((seq, event_topic(kind), payloads.record_event(site, seq, rec)))
+        return out
+
+    async def _fold(self, through: int | None = None, why: str = "") -> None:
+        """Read records up to ``through`` (default: all announced) from the log from now on."""
+        fold = self._stream.fold(through)
+        if fold is None:
+            return
+        log.info(
+            "MQTT: records %d..%d are read from the log (%s)", fold.after + 1, fold.through, why
+        )
+        await self._count_fold(fold)
+
+    async def _count_fold(self, fold: Fold) -> None:
+        """Count the published records a fold handed to the log."""
+        try:
+            n = await asyncio.get_running_loop().run_in_executor(
+                None, self._cursor.count_published, fold.after, fold.through
+            )
+        except Exception:
+            self._stream.fold_failed(fold)
+            raise
+        self._stream.folded(fold, n)
+
+    async def _bound_records(self) -> None:
+        """Keep memory and the backlog bounded.
+
+        Beyond LIVE_MAX records in memory (the broker away, or slower than the records), they
+        are read from the log instead. Beyond ``outbox_max_rows`` records waiting, the oldest
+        are skipped down to 90 % of it (not one by one: each skip stores the cursor): counted
+        as dropped, logged, and one ``system`` record per episode.
+        """
+        stream = self._stream
+        cap = self._cfg.outbox_max_rows
+        if len(stream.live) > LIVE_MAX:
+            await self._fold(why="too many in memory")
+        if stream.backlog <= cap:
+            if self._backlog() < cap // 2:
+                self._full_noted = False
+            return
+        await self._fold(why="backlog full")  # all the log's: the oldest can be skipped
+        excess = stream.in_log - (cap - cap // 10)
+        if stream.in_log <= cap or excess <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        seq = await loop.run_in_executor(
+            None, self._cursor.nth_published, stream.cursor, stream.boundary, excess
+        )
+        if seq is None:  # counted more than there are: count again
+            n = await loop.run_in_executor(
+                None, self._cursor.count_published, stream.cursor, stream.boundary
+            )
+            stream.in_log = n
+            return
+        stream.skip(seq, excess)
+        self._outbox_full(excess, what="records", through=seq)
+        await self._save_cursor(force=True)
+
+    async def _save_cursor(self, *, force: bool = False) -> None:
+        """Store the cursor when it moved, at most every CURSOR_SAVE_S (unless ``force``)."""
+        loop = asyncio.get_running_loop()
+        cursor = self._stream.cursor
+        if cursor == self._saved_cursor:
+            return
+        if not force and loop.time() - self._saved_at < CURSOR_SAVE_S:
+            return
+        try:
+            await loop.run_in_executor(None, self._cursor.save, cursor)
+        except Exception as exc:  # noqa: BLE001 -- storage trouble: sending goes on, saved later
+            log.warning("MQTT: record cursor %d not stored (%s); tried again shortly", cursor, exc)
+            self._saved_at = loop.time()
+            return
+        self._saved_cursor, self._saved_at = cursor, loop.time()
+
+    async def _send_batch(self, msgs: list[Outgoing]) -> tuple[int, BaseException | None]:
+        """Publish ``msgs`` as one batch: how many leading ones the broker answered, and why
+        the rest were not (None: all were). Refused messages are dropped with a warning."""
+        fut = self._link.publish_batch(msgs)
+        broken: BaseException | None
+        try:
+            async with asyncio.timeout(PUBACK_TIMEOUT_S):
+                result = await asyncio.shield(fut)
+        except BatchBroken as exc:
+            answered, refused, broken = exc.answered, exc.refused, exc
+        except (DeviceFault, TimeoutError) as exc:
+            fut.add_done_callback(_consume)  # fails with the link; the outcome is not needed
+            answered, refused, broken = 0, (), exc
+        else:
+            answered, refused, broken = len(msgs), result.refused, None
+        for index, reason in refused:
+            log.warning("MQTT broker refused event %s (%s): dropped", msgs[index].topic, reason)
+        return answered, broken
 
     async def _store_pending(self) -> None:
-        """Write the pending events to the outbox in one transaction (up to the cap)."""
+        """Write the pending alarm events to the outbox in one transaction (up to the cap)."""
         if not self._pending:
             return
         batch = list(self._pending)
@@ -478,23 +752,29 @@ class MqttService:
             self._pending.popleft()
         self._stored += len(keep)
         if len(keep) < len(batch):
-            self._outbox_full(len(batch) - len(keep))
-        elif self._stored < self._cfg.outbox_max_rows // 2:
-            self._full_noted = False
+            self._outbox_full(len(batch) - len(keep), what="alarm events", through=None)
 
-    def _outbox_full(self, dropped: int) -> None:
+    def _outbox_full(self, dropped: int, *, what: str, through: int | None) -> None:
         """Count events not kept; record the first time in an episode."""
         self._dropped += dropped
-        log.error("MQTT outbox full (%d rows): %d events not kept", self._stored, dropped)
+        log.error(
+            "MQTT backlog full (%d %s waiting, at most %d): %d not kept",
+            self._stream.backlog if through is not None else self._stored,
+            what,
+            self._cfg.outbox_max_rows,
+            dropped,
+        )
         if not self._full_noted:
             self._full_noted = True
-            self._record(
-                NewRecord(
-                    RecordKind.SYSTEM,
-                    self._clock(),
-                    detail={"event": "mqtt outbox full", "rows": self._stored, "dropped": dropped},
-                )
-            )
+            detail: dict[str, object] = {
+                "event": "mqtt outbox full",
+                "rows": self._stored,
+                "records": self._stream.backlog,
+                "dropped": dropped,
+            }
+            if through is not None:
+                detail["skipped_through_seq"] = through
+            self._record(NewRecord(RecordKind.SYSTEM, self._clock(), detail=detail))
 
     # --- retained state -------------------------------------------------------------------------
 
@@ -709,6 +989,9 @@ class MqttService:
         task.add_done_callback(self._tasks.discard)
 
 
+_Event = tuple[int, str, bytes]  # a record event: seq, topic, payload
+
+
 @dataclass(slots=True)
 class _Quota:
     """Refusal records of one MQTT user in the current minute."""
@@ -735,7 +1018,7 @@ def _refused_by_broker(exc: BaseException) -> bool:
     return isinstance(exc, MessageRefused)
 
 
-def _consume(fut: asyncio.Future[None]) -> None:
+def _consume(fut: asyncio.Future[Any]) -> None:
     """Retrieve a future's outcome so that an unneeded failure is not reported as unhandled."""
     if not fut.cancelled():
         fut.exception()

@@ -439,6 +439,20 @@ class MqttOutboxEntry(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
 
 
+class MqttCursor(SQLModel, table=True):
+    """How far a site's records have been delivered to the MQTT broker as events.
+
+    Every record the service publishes with ``seq`` up to ``delivered_seq`` was acknowledged by
+    the broker; the ones after it are read back from the record log (which holds them anyway)
+    and sent in ``seq`` order. One row per site, moved forward only.
+    """
+
+    __tablename__ = "mqtt_cursor"
+    site_id: str = Field(primary_key=True, max_length=63)
+    delivered_seq: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
 # --- visitors, contractors and media custody (issue 5: 4-8-7(1), 4-8-5, 4-8-9, 4-8-12(2)) ---
 
 

@@ -2,7 +2,7 @@
 
 With the smaller population (100,000 credentials) the run badges at every door, asks the
 gateway for decision times, offers it card reads faster than it can take them, appends records
-from many writers, builds an MQTT outbox backlog (the line to the broker cut by a relay) and a
+from many writers, builds an MQTT backlog (the line to the broker cut by a relay) and a
 recorder retry backlog (the database locked by another connection) and times their drain. With
 the big population (2,000,000) it measures the gateway's memory, lookups and decisions, and
 badges for a shorter while to show the badge path unchanged.
@@ -276,14 +276,15 @@ class ScaleRun:
         """Records appended by many writers (group commit).
 
         The gateway with MQTT on (when there is a broker) gives the figure: every record it
-        publishes is also an outbox row in the same database. The big population's gateway
+        publishes is also sent to the broker, its delivery cursor stored in the same database.
+        The big population's gateway
         runs without MQTT and appends again (``_big``), for the log's own rate.
         """
         count, writers = self.settings.ingest, self.settings.ingest_writers
         self.say(f"appending {count:,} records from {writers} writers")
         answer = await gateway.ask("ingest", count=count, writers=writers)
         section["ingest"] = {"records": answer["records"], "s": answer["s"], "mqtt": mqtt}
-        outbox = "on: each record also an outbox row" if mqtt else "off"
+        outbox = "on: each published record also delivered to the broker" if mqtt else "off"
         self.ingest_note = (
             f"{answer['records']:,} records, each awaited until durable, into the signed log "
             f"(SQLite WAL, synchronous=FULL), MQTT {outbox}"
@@ -299,7 +300,7 @@ class ScaleRun:
     ) -> None:
         """Records written while the line to the broker is cut, then the time to deliver them."""
         count = self.settings.backlog
-        self.say(f"MQTT outbox: {count:,} records written while the broker is cut off")
+        self.say(f"MQTT backlog: {count:,} records written while the broker is cut off")
         relay.cut()
         await asyncio.sleep(1.0)
         written = await gateway.ask("ingest", count=count, writers=16, kind="backlog")

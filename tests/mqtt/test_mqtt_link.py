@@ -12,6 +12,8 @@ from devices.errors import ConfigurationRefused, LinkError
 from devices.mqtt.from_site import PasswordFileError, read_password
 from devices.mqtt.paho_link import BrokerSettings, PahoLink, PublishRefused, TlsFiles
 from gateway.mqtt.link import (
+    BatchBroken,
+    BatchResult,
     Incoming,
     LinkDown,
     LinkEvent,
@@ -92,6 +94,67 @@ async def test_publish_resolves_on_puback_and_fails_cleanly_when_down(
         await link.stop()
         obs.stop()
     assert not link.connected
+
+
+async def test_a_batch_arrives_in_order_with_one_answer_naming_refusals(
+    own_broker: BrokerFactory,
+) -> None:
+    """``publish_batch``: every message reaches subscribers in order; one answer for all, which
+    lists the messages the broker refused (its ACL) or paho could not send (a wildcard); with
+    the link down it fails at once, nothing answered."""
+    broker = own_broker(PREFIX)
+    obs = Observer(broker.port, username="observer", password=PASSWORDS["observer"])
+    obs.start(f"{PREFIX}/#")
+    link = PahoLink(settings(broker.port))
+    with pytest.raises(BatchBroken) as down:
+        await link.publish_batch([Outgoing(f"{PREFIX}/event/b", b"{}")])  # not started
+    assert down.value.answered == 0
+    await link.start(Events(), SessionPlan(WILL, []))
+    try:
+        await wait_until(lambda: link.connected, what="connected")
+        msgs = [Outgoing(f"{PREFIX}/event/b", f'{{"n":{i}}}'.encode()) for i in range(300)]
+        msgs[150] = Outgoing(f"{PREFIX}/cmd/alice/door/x", b"{}")  # the ACL refuses it
+        msgs[200] = Outgoing(f"{PREFIX}/bad/+/topic", b"{}")  # not a topic one may publish
+        result = await link.publish_batch(msgs)
+        assert [i for i, _ in result.refused] == [150, 200]
+        assert "Not authorized" in result.refused[0][1]
+        want = [m.payload for i, m in enumerate(msgs) if i not in (150, 200)]
+        await wait_until(lambda: len(obs.on(f"{PREFIX}/event/b")) >= 298, what="all 298")
+        assert [m.payload for m in obs.on(f"{PREFIX}/event/b")] == want
+        assert await link.publish_batch([]) == BatchResult()
+    finally:
+        await link.stop()
+        obs.stop()
+
+
+async def test_a_batch_cut_short_says_how_many_were_answered(own_broker: BrokerFactory) -> None:
+    """The line drops mid-batch: the batch fails with the number of leading messages the
+    broker answered, and every one of those did reach the broker (its subscribers have it)."""
+    broker = own_broker(PREFIX)
+    cutter = await Cutter(broker.port).start()
+    obs = Observer(broker.port, username="observer", password=PASSWORDS["observer"])
+    obs.start(f"{PREFIX}/event/#")
+    link = PahoLink(settings(cutter.port))
+    await link.start(Events(), SessionPlan(WILL, []))
+    try:
+        await wait_until(lambda: link.connected, what="connected")
+        msgs = [Outgoing(f"{PREFIX}/event/c", f"{i}".encode()) for i in range(20_000)]
+        fut = link.publish_batch(msgs)
+        await wait_until(lambda: len(obs.on(f"{PREFIX}/event/c")) >= 200, what="some through")
+        cutter.cut()
+        with pytest.raises(BatchBroken) as cut:
+            await fut
+        answered = cut.value.answered
+        assert 200 <= answered < len(msgs)
+        await wait_until(
+            lambda: len(obs.on(f"{PREFIX}/event/c")) >= answered, what="the answered ones"
+        )
+        seen = [int(m.payload) for m in obs.on(f"{PREFIX}/event/c")]
+        assert seen[:answered] == list(range(answered))  # in order, none missing
+    finally:
+        await link.stop()
+        await cutter.stop()
+        obs.stop()
 
 
 async def test_last_will_on_a_lost_line_but_not_on_a_clean_stop(

@@ -1,7 +1,8 @@
-"""The durable outbox: the broker stopped and restarted mid-stream loses no event.
+"""Durable events: the broker stopped and restarted mid-stream loses no event.
 
 Our own Mosquitto (users, ACL, persistence) on a free port; a persistent-session observer that
-reconnects by itself; a producer writing a record every few milliseconds throughout.
+reconnects by itself; a producer writing a record every few milliseconds throughout. Record
+events wait in the record log behind the delivery cursor (``mqtt_cursor``), never copied.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from gateway.mqtt.cursor import RecordCursor
 from gateway.mqtt.outbox import Outbox
 from gateway.records import NewRecord, RecordKind
 from gateway.storage.models import RECORD_TABLE
@@ -32,8 +34,8 @@ from tests.mqtt.rig import (
 async def test_broker_restart_mid_stream_loses_nothing(
     tmp_path: Path, own_broker: BrokerFactory
 ) -> None:
-    """Events made while the broker is down wait in the outbox and arrive after it returns:
-    all of them, in order, each with its original timestamp; the outbox is empty after."""
+    """Events made while the broker is down wait in the record log and arrive after it returns:
+    all of them, in order, each with its original timestamp; the cursor is at the end after."""
     sid = new_site_id()
     prefix = f"sekisho/{sid}"
     broker = own_broker(prefix, persistence=True)
@@ -53,6 +55,7 @@ async def test_broker_restart_mid_stream_loses_nothing(
     }
     r = await start_rig(tmp_path, site_dict(sid, mqtt))
     outbox = Outbox(r.engine, sid)
+    cursor = RecordCursor(r.engine, sid)
     produced: list[tuple[int, datetime]] = []
     running = True
 
@@ -74,9 +77,11 @@ async def test_broker_restart_mid_stream_loses_nothing(
         await wait_until(lambda: not r.service.status().connected, what="link down")
         down_at = len(produced)
         await wait_until(lambda: len(produced) >= down_at + 60, what="events during the outage")
-        # kept in the database while the broker is away (a quick read on the loop: a test)
-        await wait_until(lambda: outbox.count() >= 50, what="events stored in the outbox")
+        # waiting while the broker is away: counted, and behind the stored cursor
+        await wait_until(lambda: r.service.status().backlog >= 50, what="events waiting")
         assert not r.service.status().connected
+        stored = cursor.load()  # a quick read on the loop: a test
+        assert stored is not None and stored < produced[-1][0] - 50
         await asyncio.to_thread(broker.start)
         await wait_until(lambda: r.service.status().connected, what="link back")
         up_at = len(produced)
@@ -117,7 +122,8 @@ async def test_broker_restart_mid_stream_loses_nothing(
         assert datetime.fromisoformat(str(data["ts"])) == ts_of[seq]  # original time
     kinds = [row.kind for row in rows]
     assert "mqtt.disconnected" in kinds and kinds.count("mqtt.connected") >= 2
-    assert outbox.count() == 0  # delivered rows are deleted
+    assert outbox.count() == 0  # no record was copied to the outbox
+    assert cursor.load() == rows[-1].seq  # stored at stop: every record delivered
 
 
 def _seq(payload: bytes) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any, get_args
 
@@ -178,6 +180,81 @@ def test_no_card_key_or_pin_survives_redaction(detail: Any, key: str) -> None:
         return set()
 
     assert not {"pin", "card_key", "pass"} & keys(data["detail"])
+
+
+class _Colour(Enum):
+    """An enum value in a detail."""
+
+    RED = "red H10301:1:2"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """A dataclass in a detail, one field named like a secret."""
+
+    name: str
+    pin: str
+
+
+ODD_VALUES = st.recursive(
+    st.text(max_size=12)
+    | CARD_KEYS
+    | st.integers()
+    | st.booleans()
+    | st.none()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.datetimes(timezones=st.just(UTC))
+    | st.sampled_from([_Colour.RED, _Shape("x H10304:3:4", "1234"), b"bytes", 2 + 3j]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.frozensets(st.integers(), max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["pin", "note", 7, "card_key", "Token", "x", ("a", 1)]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@given(ODD_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_one_pass_clean_is_plain_then_redact(value: Any) -> None:
+    """``clean`` (the event's one pass) gives exactly ``redact(plain(value))`` for any value:
+    the fast path weakens nothing."""
+    assert payloads.clean(value) == payloads.redact(payloads.plain(value))
+
+
+def _reference_event(site_id: str, seq: int, rec: NewRecord) -> bytes:
+    """The event as it was made before the one-pass path: plain, redact, json.dumps."""
+    data = {name: payloads.plain(getattr(rec, name)) for name in payloads.EVENT_FIELDS}
+    data["detail"] = payloads.redact(data.get("detail") or {})
+    return json.dumps(
+        {"site_id": site_id, "seq": seq, **data}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+@given(DETAIL, st.sampled_from(list(RecordKind)), st.text(max_size=10) | st.none())
+@settings(max_examples=200, deadline=None)
+def test_record_events_are_byte_for_byte_the_reference(
+    detail: Any, kind: RecordKind, text: str | None
+) -> None:
+    """The hand-joined event equals ``json.dumps`` of the plain, redacted record."""
+    rec = NewRecord(
+        kind,
+        NOW,
+        door_id=text,
+        reason=text,
+        actor="mqtt:alice",
+        credential="H10301:…456",
+        detail={"d": detail, "pin": "1234", "n": 3, "ok": True},
+    )
+    assert payloads.record_event("hq", 7, rec) == _reference_event("hq", 7, rec)
+    assert payloads.record_event("hq", 8, NewRecord(kind, NOW)) == _reference_event(
+        "hq", 8, NewRecord(kind, NOW)
+    )
 
 
 def test_which_records_go_out() -> None:
