@@ -33,7 +33,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from bench_mqtt import site as one_door_site  # this folder: run as bench/bench_mqtt_ingest.py
 
 from gateway.alarms.stack import AlarmStack
 from gateway.config.site import SiteConfig
@@ -48,35 +49,10 @@ from sekisho.audit_runtime import AuditRuntime, ensure_checkpoint_key
 
 
 def site_config(site_id: str, mqtt: bool, port: int = 1883) -> SiteConfig:
-    """A site with one door and no drivers; MQTT to ``port`` (the machine's broker, or a relay
-    to it) when ``mqtt``."""
-    raw: dict[str, Any] = {
-        "site": {"id": site_id, "name": "ingest bench"},
-        "storage": {"path": "sekisho.db"},
-        "readers": [{"id": "r1", "kind": "rdm6300", "port": "/dev/null"}],
-        "modules": [{"id": "io1"}],
-        "zones": [{"id": "z1", "name": "Z"}],
-        "doors": [
-            {
-                "id": "d1",
-                "name": "D",
-                "zone": "z1",
-                "entry_reader": "r1",
-                "module": "io1",
-                "strike_output": 0,
-                "contact_input": 0,
-            }
-        ],
-    }
-    if mqtt:
-        raw["mqtt"] = {
-            "host": "127.0.0.1",
-            "port": port,
-            "prefix": f"sekisho-bench/{site_id}",
-            "discovery": {"enabled": False},
-            "reconnect_max_s": 1,
-        }
-    return SiteConfig.model_validate(raw)
+    """``bench_mqtt.py``'s site (one door, no drivers); MQTT to ``port`` (the machine's broker,
+    or a relay to it) when ``mqtt``, else none."""
+    config = one_door_site(site_id, port)
+    return config if mqtt else config.model_copy(update={"mqtt": None})
 
 
 def thread_cpu() -> dict[str, float]:
@@ -153,11 +129,13 @@ async def main(args: argparse.Namespace) -> None:
     watcher: asyncio.subprocess.Process | None = None
     port = 1883
     if args.watch and not args.off:
+        mqtt = one_door_site(sid, port).mqtt
+        assert mqtt is not None
         watcher = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
             "--watch-child",
-            f"sekisho-bench/{sid}",
+            mqtt.topic_prefix(sid),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

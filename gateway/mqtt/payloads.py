@@ -184,6 +184,8 @@ class RecordFields(Protocol):
 
 # The record fields an event carries, in this order (all but the masked credential).
 EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(NewRecord) if f.name != "credential")
+assert EVENT_FIELDS[-1] == "detail"  # record_event writes the redacted detail last
+_PLAIN_EVENT_FIELDS = EVENT_FIELDS[:-1]
 
 
 def record_event(site_id: str, seq: int, rec: RecordFields) -> bytes:
@@ -191,21 +193,15 @@ def record_event(site_id: str, seq: int, rec: RecordFields) -> bytes:
 
     The same bytes whether ``rec`` is the record as written or as read back from the log (whose
     ``ts`` is UTC, as written). Equal to ``dumps`` of the dict of ``EVENT_FIELDS`` (``plain``)
-    with ``site_id`` and ``seq`` first and the detail redacted; the fields are joined by hand
-    here because one event per record is the hot path (a third of the time of json.dumps).
+    with ``site_id`` and ``seq`` first and the detail redacted; the fields are joined as text
+    because one event per record is the hot path (a third of the time of json.dumps).
     """
+    fields = "".join(
+        f'"{name}":{_json(plain(getattr(rec, name)))},' for name in _PLAIN_EVENT_FIELDS
+    )
     detail = rec.detail
-    body = _json(clean(detail) if detail else None) if detail else "{}"
-    return (
-        f'{{"site_id":{_json(site_id)},"seq":{int(seq)},"kind":{_json(plain(rec.kind))},'
-        f'"ts":{_json(plain(rec.ts))},"door_id":{_json(plain(rec.door_id))},'
-        f'"zone_id":{_json(plain(rec.zone_id))},"reader_id":{_json(plain(rec.reader_id))},'
-        f'"person_id":{_json(plain(rec.person_id))},'
-        f'"person_kind":{_json(plain(rec.person_kind))},'
-        f'"direction":{_json(plain(rec.direction))},"outcome":{_json(plain(rec.outcome))},'
-        f'"reason":{_json(plain(rec.reason))},"actor":{_json(plain(rec.actor))},'
-        f'"detail":{body}}}'
-    ).encode()
+    body = _json(clean(detail)) if detail else "{}"
+    return f'{{"site_id":{_json(site_id)},"seq":{int(seq)},{fields}"detail":{body}}}'.encode()
 
 
 def _json(value: object) -> str:

@@ -84,8 +84,8 @@ async def run_badges(
     start = time.perf_counter()
     tasks: list[asyncio.Task[None]] = []
 
-    async def present(door: Door, k: int) -> None:
-        """The ``k``-th badge at ``door``, at its entry reader."""
+    async def present(door: Door) -> None:
+        """One badge at ``door``'s entry reader."""
         reader = door.entry_reader
         card = card_of(person_of(layout, population, door))
         try:
@@ -97,11 +97,11 @@ async def run_badges(
             return
         run.badges.append(Badge(door, reader, int(answer["submitted_ns"])))
 
-    for at, k, door in plan:
+    for at, _second, door in plan:
         delay = start + at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(present(door, k)))
+        tasks.append(asyncio.create_task(present(door)))
     await asyncio.gather(*tasks)
     run.seconds = time.perf_counter() - start
     await asyncio.sleep(2.0)  # the last strikes
