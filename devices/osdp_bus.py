@@ -4,13 +4,14 @@ Every reader talks Secure Channel with its own 16-byte key (libosdp ``EnforceSec
 data and keypad keys - PINs included - only ever travel encrypted (4-8-7(3)). The default key
 SCBK-D and install mode are refused here; they exist only for ``osdp_commission``.
 
-Threads: libosdp is driven by our own thread, calling ``refresh()`` every ``refresh_ms`` under a
-lock that ``signal()`` also takes (the wrapper's ``start()`` refreshes every 20 ms, which is
-most of a card read's latency). libosdp's callbacks run on that thread; they translate into
+Threads: libosdp is driven by our own refresh thread (``devices.osdp_pump``, one for every bus
+in the process), calling ``refresh()`` every ``refresh_ms`` under a per-bus lock that
+``signal()`` also takes (the wrapper's ``start()`` refreshes every 20 ms, which is most of a
+card read's latency). libosdp's callbacks run on that thread; they translate into
 ``gateway.events`` objects and hand them to the event loop with ``call_soon_threadsafe``.
 
 libosdp 3.2.9 parks a reader that stopped answering for 300 s before it polls it again; the
-panel thread instead re-enables such a reader itself after a short, growing back-off, so a
+panel instead re-enables such a reader itself after a short, growing back-off, so a
 reader whose cable is mended is back within seconds.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 import osdp_sys
 
 from devices.errors import ConfigurationRefused, DeviceError, LinkError, WiegandError
+from devices.osdp_pump import SHARED_PUMP, RefreshPump
 from devices.serial_channel import SerialChannel
 from devices.wiegand import decode
 from gateway.events import (
@@ -133,13 +135,13 @@ FEEDBACK_COMMANDS: dict[Feedback, tuple[dict[str, Any], ...]] = {
 """The OSDP commands that show each feedback on a reader."""
 
 
-class PanelThread:
-    """A libosdp ControlPanel on one serial channel, refreshed from a thread of its own.
+class Panel:
+    """A libosdp ControlPanel on one serial channel, refreshed by a ``RefreshPump``.
 
-    ``on_event(pd_index, event_dict)`` is called on that thread for every libosdp event, and
-    ``after_refresh()`` after every refresh (to act once on what one refresh reported); they
-    must not raise and must not block. A PD that goes offline is re-enabled after a back-off
-    (``retry_initial_s`` doubling up to ``retry_max_s``) instead of libosdp's 300 s.
+    ``on_event(pd_index, event_dict)`` is called on the pump's thread for every libosdp event,
+    and ``after_refresh()`` after every refresh (to act once on what one refresh reported);
+    they must not raise and must not block. A PD that goes offline is re-enabled after a
+    back-off (``retry_initial_s`` doubling up to ``retry_max_s``) instead of libosdp's 300 s.
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class PanelThread:
         refresh_s: float = 0.001,
         retry_initial_s: float = 0.25,
         retry_max_s: float = 10.0,
+        pump: RefreshPump = SHARED_PUMP,
     ) -> None:
         """Build the libosdp context (nothing is sent until ``start``)."""
         self.name = name
@@ -162,12 +165,12 @@ class PanelThread:
         self._refresh_s = refresh_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
+        self._pump = pump
         self._backoff = [retry_initial_s] * len(pds)
         self._retry_at: dict[int, float] = {}
         self._reenable: set[int] = set()
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._active = False  # set and read under _lock: refresh only while started
         self._refresh_errors = 0
         osdp_sys.set_loglevel(osdp_sys.LOG_ERROR)
         infos = [
@@ -192,22 +195,45 @@ class PanelThread:
             raise ConfigurationRefused(f"{name}: libosdp refused the bus setup: {exc}") from exc
         self._ctx.set_event_callback(self._callback)
 
+    @property
+    def refresh_s(self) -> float:
+        """Seconds between two refreshes."""
+        return self._refresh_s
+
     def start(self) -> None:
-        """Start the refresh thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"osdp-{self.name}", daemon=True)
-        self._thread.start()
+        """Have the pump refresh this panel."""
+        with self._lock:
+            if self._active:
+                return
+            self._active = True
+        self._pump.add(self)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the refresh thread and wait for it (no callback runs after this returns)."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stop.set()
-            thread.join(timeout)
-            if thread.is_alive():
-                logger.error("%s: refresh thread did not stop within %.1f s", self.name, timeout)
+        """Stop refreshing; no callback runs after this returns (unless ``timeout`` passed)."""
+        self._pump.remove(self)
+        # A refresh under way holds the lock: taking it waits for that refresh to end.
+        if not self._lock.acquire(timeout=timeout):
+            logger.error("%s: refresh did not end within %.1f s", self.name, timeout)
+            return
+        try:
+            self._active = False
+        finally:
+            self._lock.release()
+
+    def refresh_once(self) -> None:
+        """One libosdp refresh, its after-refresh hook and due retries (the pump calls this)."""
+        with self._lock:
+            if not self._active:
+                return
+            try:
+                self._ctx.refresh()
+                if self._after_refresh is not None:
+                    self._after_refresh()
+                self._retry_offline()
+            except Exception:  # a failing refresh must not stop the pump; log a few
+                self._refresh_errors += 1
+                if self._refresh_errors <= 10:
+                    logger.exception("%s: libosdp refresh failed", self.name)
 
     def submit(self, pd: int, command: dict[str, Any]) -> bool:
         """Queue a command for a PD; False when libosdp refuses it (e.g. the PD is offline)."""
@@ -252,21 +278,6 @@ class PanelThread:
         elif pd not in self._reenable:
             self._retry_at[pd] = time.monotonic() + self._backoff[pd]
             self._backoff[pd] = min(self._backoff[pd] * 2, self._retry_max_s)
-
-    def _run(self) -> None:
-        """Refresh libosdp until stopped; re-enable PDs whose retry time has come."""
-        while not self._stop.is_set():
-            with self._lock:
-                try:
-                    self._ctx.refresh()
-                    if self._after_refresh is not None:
-                        self._after_refresh()
-                    self._retry_offline()
-                except Exception:  # a failing refresh must not kill the bus; log a few
-                    self._refresh_errors += 1
-                    if self._refresh_errors <= 10:
-                        logger.exception("%s: libosdp refresh failed", self.name)
-            time.sleep(self._refresh_s)
 
     def _retry_offline(self) -> None:
         """Disable then (next round) enable PDs due for a retry: libosdp restarts them at once."""
@@ -350,9 +361,9 @@ class OsdpBus:
         self._sink: DeviceEventSink | None = None
         self._running = False
         self._channel: SerialChannel | None = None
-        self._panel: PanelThread | None = None
+        self._panel: Panel | None = None
         n = len(self._readers)
-        # Link state per PD, touched on the panel thread only.
+        # Link state per PD, touched on the pump thread only.
         self._online = [False] * n
         self._secure = [False] * n
         self._scbk_d = [False] * n
@@ -387,7 +398,7 @@ class OsdpBus:
         except LinkError as exc:
             detail = str(exc)  # the channel keeps retrying; the readers come up when it opens
         try:
-            panel = PanelThread(
+            panel = Panel(
                 self.bus_id,
                 channel,
                 [self._pd_config(r) for r in self._readers],
@@ -439,7 +450,7 @@ class OsdpBus:
                     reader_id,
                 )
 
-    # ------------------------------------------------------------- panel thread → loop
+    # ------------------------------------------------------------- pump thread → loop
 
     def _deliver(self, event: DeviceEvent) -> None:
         """On the loop: hand an event to the sink unless the bus has been stopped."""
@@ -447,7 +458,7 @@ class OsdpBus:
             self._sink(event)
 
     def _post(self, event: DeviceEvent) -> None:
-        """From the panel thread: schedule delivery on the loop."""
+        """From the pump thread: schedule delivery on the loop."""
         loop = self._loop
         if loop is None or not self._running:
             return
@@ -455,7 +466,7 @@ class OsdpBus:
             loop.call_soon_threadsafe(self._deliver, event)
 
     def _on_event(self, pd: int, event: dict[str, Any]) -> None:
-        """Translate one libosdp event (panel thread); never raises into libosdp."""
+        """Translate one libosdp event (pump thread); never raises into libosdp."""
         received_ns = time.perf_counter_ns()
         if not 0 <= pd < len(self._readers):
             logger.warning("OSDP bus %s: event for unknown PD %d", self.bus_id, pd)

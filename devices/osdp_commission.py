@@ -21,7 +21,7 @@ from typing import Any
 import osdp_sys
 
 from devices.errors import ConfigurationRefused, DeviceError
-from devices.osdp_bus import KEY_LENGTH, OSDP_BAUD_RATES, SCBK_D, PanelThread, PdConfig
+from devices.osdp_bus import KEY_LENGTH, OSDP_BAUD_RATES, SCBK_D, Panel, PdConfig
 from devices.serial_channel import SerialChannel
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,12 @@ def _check_key(new_key: bytes) -> None:
         raise ConfigurationRefused("a key of one repeated byte is not a secret")
 
 
-def _run_panel(
-    port: str, baud: int, pd: PdConfig, watch: _Watch
-) -> tuple[SerialChannel, PanelThread]:
+def _run_panel(port: str, baud: int, pd: PdConfig, watch: _Watch) -> tuple[SerialChannel, Panel]:
     """Open the port and start a one-PD panel on it (LinkError if the port cannot open)."""
     channel = SerialChannel(port, baud)
     channel.open()
     try:
-        panel = PanelThread(f"commission@{port}", channel, [pd], watch.on_event)
+        panel = Panel(f"commission@{port}", channel, [pd], watch.on_event)
     except BaseException:
         channel.close()
         raise
@@ -101,7 +99,7 @@ def _run_panel(
     return channel, panel
 
 
-async def _shut(channel: SerialChannel, panel: PanelThread) -> None:
+async def _shut(channel: SerialChannel, panel: Panel) -> None:
     """Stop a panel and close its port."""
     await asyncio.to_thread(panel.stop)
     channel.close()
