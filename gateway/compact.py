@@ -3,8 +3,14 @@
 A Python object costs 50-100 bytes before it holds anything, so an index of 2 million
 credentials built from objects needs gigabytes. These columns keep each value in a flat
 ``array``/``bytearray`` instead and make the object only when a row is read. They are filled by
-appending, reordered once (``take``) and trimmed (``trim``) when building is over, and never
-changed after.
+appending, reordered once (``take``) when building is over, and never changed after.
+
+Two things keep the memory of a big load close to what the columns hold. The spare room an
+array grew while appending is left: it was never written, so it takes address space but no
+memory (a big buffer is an ``mmap`` of its own), while copying a column to drop it held that
+column twice. A zeroed array is made by ``zeros``, never from a temporary ``bytes``: freeing a
+big ``bytes`` makes glibc raise its mmap threshold to its size, after which the columns still
+growing below that size are moved inside the heap and leave holes behind them.
 """
 
 from __future__ import annotations
@@ -38,9 +44,14 @@ def release_free_memory() -> None:
         pass  # not glibc: nothing to do
 
 
+def zeros(typecode: str, count: int) -> array[int]:
+    """``count`` zeros, made in place: a temporary ``bytes`` as big would be freed at once."""
+    return array(typecode, [0]) * count
+
+
 def take(values: array[int], order: Sequence[int]) -> array[int]:
     """``values`` reordered: row ``i`` of the result is row ``order[i]`` of ``values``."""
-    out = array(values.typecode, bytes(values.itemsize * len(order)))
+    out = zeros(values.typecode, len(order))
     for i, r in enumerate(order):
         out[i] = values[r]
     return out
@@ -86,10 +97,6 @@ class IdColumn:
             where = {r: i for i, r in enumerate(order) if r in self._odd}
             out._odd = {where[r]: v for r, v in self._odd.items() if r in where}
         return out
-
-    def trim(self) -> None:
-        """Drop the spare room the buffer grew (building is over)."""
-        self._raw = bytearray(self._raw)
 
     def nbytes(self) -> int:
         """Bytes held by the column's buffers (the rare odd ids not counted)."""
@@ -138,13 +145,6 @@ class TextColumn:
             out.append(self.get(r))
         return out
 
-    def trim(self) -> None:
-        """Drop the spare room the buffers grew (building is over)."""
-        self._data = bytearray(self._data)
-        self._ends = array(self._ends.typecode, self._ends)
-        if self._none is not None:
-            self._none = bytearray(self._none)
-
     def nbytes(self) -> int:
         """Bytes held by the column's buffers."""
         flags = 0 if self._none is None else len(self._none)
@@ -186,11 +186,6 @@ class SparseTextColumn:
             out.append(self.get(r))
         return out
 
-    def trim(self) -> None:
-        """Drop the spare room the arrays grew (building is over)."""
-        self._rows = array("I", self._rows)
-        self._text.trim()
-
     def nbytes(self) -> int:
         """Bytes held by the column's buffers."""
         return 4 * len(self._rows) + self._text.nbytes()
@@ -230,11 +225,6 @@ class TimeColumn:
             out._values = take(self._values, order)
         return out
 
-    def trim(self) -> None:
-        """Drop the spare room the array grew (building is over)."""
-        if self._values is not None:
-            self._values = array("q", self._values)
-
     def nbytes(self) -> int:
         """Bytes held by the column's buffer."""
         return 0 if self._values is None else self._values.itemsize * len(self._values)
@@ -272,7 +262,7 @@ class RowTable:
     def __init__(self, capacity: int) -> None:
         """Room for ``capacity`` rows."""
         bits = max(3, (2 * max(capacity, 1) - 1).bit_length())
-        self._slots = array("I", bytes(4 << bits))
+        self._slots = zeros("I", 1 << bits)
         self._mask = (1 << bits) - 1
         self._shift = 64 - bits
 

@@ -30,6 +30,7 @@ from gateway.compact import (
     TextColumn,
     TimeColumn,
     take,
+    zeros,
 )
 from gateway.decision import AuthorizationEntry, CredentialEntry, TrainingEntry, WorkOrderEntry
 from gateway.domain import (
@@ -90,36 +91,57 @@ def masked_of(code: int) -> str:
 
 
 class _Owners:
-    """While building: the person each added row belongs to; then, each person's first row."""
+    """While building, who each row belongs to: each person's first row while the rows come
+    grouped in person order (as a database returns rows added so), else the person of each row."""
 
-    __slots__ = ("owner", "sorted")
+    __slots__ = ("firsts", "owner", "rows")
 
     def __init__(self) -> None:
         """No rows yet."""
-        self.owner = array("I")
-        self.sorted = True  # rows came grouped by person, in person order (no reordering)
+        self.firsts = array("I")  # firsts[p]: the first row of person p, while rows are grouped
+        self.owner: array[int] | None = None  # per row, its person (once rows came unordered)
+        self.rows = 0
 
     def add(self, person: int) -> None:
         """The next row belongs to ``person``."""
-        if self.owner and person < self.owner[-1]:
-            self.sorted = False
-        self.owner.append(person)
+        if self.owner is None:
+            firsts = self.firsts
+            if person < len(firsts) - 1:
+                self.owner = self._owner_so_far()
+            else:
+                while len(firsts) <= person:
+                    firsts.append(self.rows)
+        if self.owner is not None:
+            self.owner.append(person)
+        self.rows += 1
+
+    def _owner_so_far(self) -> array[int]:
+        """The person of every row added so far (made from ``firsts``, which is released)."""
+        firsts, self.firsts = self.firsts, array("I")
+        owner = array("I")
+        for person, first in enumerate(firsts):
+            end = firsts[person + 1] if person + 1 < len(firsts) else self.rows
+            owner += array("I", [person]) * (end - first)
+        return owner
 
     def group(self, people: int) -> tuple[array[int], array[int] | None]:
         """Each person's first row (``people + 1`` entries), and the reordering that groups the
         rows by person, keeping their order within a person (None: already grouped)."""
-        starts = array("I", bytes(4 * (people + 1)))
-        for person in self.owner:
+        if self.owner is None:
+            starts, self.firsts = self.firsts, array("I")
+            starts += array("I", [self.rows]) * (people + 1 - len(starts))
+            return starts, None
+        owner, self.owner = self.owner, None
+        starts = zeros("I", people + 1)
+        for person in owner:
             starts[person + 1] += 1
         running = 0
         for p in range(people + 1):
             running += starts[p]
             starts[p] = running
-        if self.sorted:
-            return starts, None
         cursor = array("I", starts)
-        order = array("I", bytes(4 * len(self.owner)))
-        for row, person in enumerate(self.owner):
+        order = zeros("I", len(owner))
+        for row, person in enumerate(owner):
             order[cursor[person]] = row
             cursor[person] += 1
         return starts, order
@@ -137,13 +159,6 @@ class _People:
         self.kinds = bytearray()
         self.enabled = bytearray()
         self.contract_end = TimeColumn()
-
-    def trim(self) -> None:
-        """Drop spare room (building is over)."""
-        for column in (self.ids, self.names, self.contract_end):
-            column.trim()
-        self.kinds = bytearray(self.kinds)
-        self.enabled = bytearray(self.enabled)
 
     def nbytes(self) -> int:
         """Bytes held."""
@@ -182,7 +197,7 @@ class _Credentials:
         self.starts = array("I")  # per person, their first credential row
 
     def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
-        """Group the rows by person (``order``) and drop spare room."""
+        """Group the rows by person (``order``; None: they are)."""
         self.starts = starts
         if order is not None:
             self.ids = self.ids.take(order)
@@ -192,11 +207,6 @@ class _Credentials:
             self.valid_to = self.valid_to.take(order)
             self.pin_hash = self.pin_hash.take(order)
             self.duress_pin_hash = self.duress_pin_hash.take(order)
-        for column in (self.ids, self.valid_from, self.valid_to, self.pin_hash):
-            column.trim()
-        self.duress_pin_hash.trim()
-        self.codes = array("Q", self.codes)
-        self.status = bytearray(self.status)
 
     def nbytes(self) -> int:
         """Bytes held."""
@@ -225,15 +235,12 @@ class _Authorizations:
         self.starts = array("I")
 
     def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
-        """Group the rows by person (``order``) and drop spare room."""
+        """Group the rows by person (``order``; None: they are)."""
         self.starts = starts
         if order is not None:
             self.ids = self.ids.take(order)
             self.shape = take(self.shape, order)
             self.certified_at = self.certified_at.take(order)
-        self.ids.trim()
-        self.certified_at.trim()
-        self.shape = array("I", self.shape)
 
     def nbytes(self) -> int:
         """Bytes held."""
@@ -257,13 +264,11 @@ class _Trainings:
         self.starts = array("I")
 
     def finish(self, starts: array[int], order: Sequence[int] | None) -> None:
-        """Group the rows by person (``order``) and drop spare room."""
+        """Group the rows by person (``order``; None: they are)."""
         self.starts = starts
         if order is not None:
             self.course = take(self.course, order)
             self.valid_until = self.valid_until.take(order)
-        self.valid_until.trim()
-        self.course = array("I", self.course)
 
     def nbytes(self) -> int:
         """Bytes held."""
@@ -505,7 +510,6 @@ class StoreBuilder:
         self._person("")  # makes the person table if nothing was added after the people
         assert self._person_table is not None
         people = len(self._people.ids)
-        self._people.trim()
         self._credentials.finish(*self._owners.pop("credentials").group(people))
         self._authorizations.finish(*self._owners.pop("authorizations").group(people))
         self._trainings.finish(*self._owners.pop("trainings").group(people))
