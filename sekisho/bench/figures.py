@@ -49,7 +49,7 @@ TARGETS: tuple[Target, ...] = (
            "s"),
     Target("lookup_p99_2m_ms", "credential lookup p99 at 2 M credentials", "ms", 1),
     Target("decision_p99_2m_ms", "decision p99 at 2 M credentials", "ms", 5),
-    Target("rss_2m_mib", "gateway process RSS at 2 M credentials", "MiB", 512),
+    Target("peak_rss_2m_mib", "gateway process peak RSS at 2 M credentials", "MiB", 512),
     Target("audit_page_p99_ms", "audit page query p99 (100 rows, 30 days)", "ms", 2),
     Target("export_rows_per_s", "audit export rows/s (JSON with proof)", "/s", 100_000,
            "higher"),

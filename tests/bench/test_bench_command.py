@@ -70,7 +70,7 @@ def test_a_tiny_run_prints_every_target_and_writes_comparable_json(tmp_path: Pat
         "ingest_per_s",
         "retry_backlog_drain_s",
         "lookup_p99_2m_ms",
-        "rss_2m_mib",
+        "peak_rss_2m_mib",
         "audit_page_p99_ms",
         "export_rows_per_s",
         "verify_s",

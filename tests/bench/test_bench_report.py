@@ -44,7 +44,7 @@ def test_targets_know_which_way_is_better() -> None:
 def test_the_table_and_the_json_carry_every_figure(tmp_path: Path) -> None:
     results = Results("quick", {"doors": 64})
     results.put("badge_to_strike_p99_ms", 42.5, "p50 30 ms")
-    results.put("rss_2m_mib", 600.0)
+    results.put("peak_rss_2m_mib", 600.0)
     results.missing(("verify_s",), "no audit log")
     results.finish()
     out = io.StringIO()
@@ -53,7 +53,7 @@ def test_the_table_and_the_json_carry_every_figure(tmp_path: Path) -> None:
     assert "✔ badge → strike p99" in table
     assert "42.50 ms" in table
     assert "p50 30 ms" in table
-    assert "✘ gateway process RSS at 2 M credentials" in table
+    assert "✘ gateway process peak RSS at 2 M credentials" in table
     assert "not available: no audit log" in table
     assert all(t.label in table for t in TARGETS)
     with pytest.raises(KeyError):
@@ -74,7 +74,7 @@ def test_the_table_and_the_json_carry_every_figure(tmp_path: Path) -> None:
 
     later = Results("quick", {})
     later.put("badge_to_strike_p99_ms", 51.0)
-    later.put("rss_2m_mib", 450.0)
+    later.put("peak_rss_2m_mib", 450.0)
     out = io.StringIO()
     print_table(later, out, previous=data)
     lines = out.getvalue().splitlines()
