@@ -31,7 +31,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench_mqtt import site as one_door_site  # this folder: run as bench/bench_mqtt_ingest.py
@@ -40,12 +39,12 @@ from gateway.alarms.stack import AlarmStack
 from gateway.config.site import SiteConfig
 from gateway.custody_stack import CustodyStack
 from gateway.mqtt.service import MqttService
-from gateway.records import NewRecord, RecordKind
 from gateway.runtime import Gateway
 from gateway.storage.engine import make_engine
 from gateway.storage.migrate import upgrade
 from sekisho.app import Site, build_mqtt
 from sekisho.audit_runtime import AuditRuntime, ensure_checkpoint_key
+from sekisho.bench.gateway_proc import append_records
 
 
 def site_config(site_id: str, mqtt: bool, port: int = 1883) -> SiteConfig:
@@ -74,20 +73,9 @@ def thread_cpu() -> dict[str, float]:
 
 async def ingest(gateway: Gateway, count: int, writers: int, round_no: int) -> float:
     """``count`` records by ``writers`` tasks, each awaiting its commit; records/s."""
-    per = max(1, count // writers)
-
-    async def writer(w: int) -> None:
-        for n in range(per):
-            rec = NewRecord(
-                RecordKind.SYSTEM,
-                datetime.now(UTC),
-                detail={"bench": "ingest", "w": w, "n": n, "r": round_no},
-            )
-            await gateway.record(rec)
-
     start = time.perf_counter()
-    await asyncio.gather(*(writer(w) for w in range(writers)))
-    return per * writers / (time.perf_counter() - start)
+    seqs = await append_records(gateway, count, writers, f"ingest-{round_no}")
+    return len(seqs) / (time.perf_counter() - start)
 
 
 async def connected(mqtt: MqttService | None, limit_s: float = 30.0) -> None:

@@ -75,9 +75,12 @@ async def run_badges(
     doors = layout.door_list()
     phase = {d.index: rng.random() for d in doors}
     plan = sorted(
-        (k + phase[d.index] + rng.uniform(0, _JITTER_S), k, d)
-        for k in range(int(seconds))
-        for d in doors
+        (
+            (k + phase[d.index] + rng.uniform(0, _JITTER_S), d)
+            for k in range(int(seconds))
+            for d in doors
+        ),
+        key=lambda planned: planned[0],
     )
     run = BadgeRun()
     since = time.perf_counter_ns()
@@ -97,7 +100,7 @@ async def run_badges(
             return
         run.badges.append(Badge(door, reader, int(answer["submitted_ns"])))
 
-    for at, _second, door in plan:
+    for at, door in plan:
         delay = start + at - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)

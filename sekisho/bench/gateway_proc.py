@@ -272,19 +272,8 @@ class Probe:
 
     async def ingest(self, count: int, writers: int, kind: str = "ingest") -> dict[str, Any]:
         """``count`` records appended by ``writers`` tasks, each awaiting its durable commit."""
-        per = max(1, count // writers)
-        seqs: list[int] = []
-
-        async def writer(w: int) -> None:
-            """One task appending its share, one record at a time."""
-            for n in range(per):
-                rec = NewRecord(
-                    RecordKind.SYSTEM, datetime.now(UTC), detail={"bench": kind, "w": w, "n": n}
-                )
-                seqs.append(await self.gateway.record(rec))
-
         start = time.perf_counter()
-        await asyncio.gather(*(writer(w) for w in range(writers)))
+        seqs = await append_records(self.gateway, count, writers, kind)
         elapsed = time.perf_counter() - start
         return {"records": len(seqs), "s": elapsed, "per_s": len(seqs) / elapsed, "seqs": seqs}
 
@@ -316,6 +305,24 @@ class Probe:
         drained = time.perf_counter() - released
         await asyncio.to_thread(holder.join, 30)
         return {"held": held, "left": recorder.backlog, "drain_s": drained}
+
+
+async def append_records(gateway: Gateway, count: int, writers: int, label: str) -> list[int]:
+    """``system`` records appended by ``writers`` tasks (``count // writers`` each), each
+    awaiting its durable commit, as event ingest is measured; their seqs."""
+    per = max(1, count // writers)
+    seqs: list[int] = []
+
+    async def writer(w: int) -> None:
+        """One task appending its share, one record at a time."""
+        for n in range(per):
+            rec = NewRecord(
+                RecordKind.SYSTEM, datetime.now(UTC), detail={"bench": label, "w": w, "n": n}
+            )
+            seqs.append(await gateway.record(rec))
+
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    return seqs
 
 
 def _parse(line: bytes) -> tuple[str, dict[str, Any]]:

@@ -277,8 +277,8 @@ class ScaleRun:
 
         The gateway with MQTT on (when there is a broker) gives the figure: every record it
         publishes is also sent to the broker, its delivery cursor stored in the same database.
-        The big population's gateway
-        runs without MQTT and appends again (``_big``), for the log's own rate.
+        The big population's gateway runs without MQTT and appends again (``_big``), for the
+        log's own rate.
         """
         count, writers = self.settings.ingest, self.settings.ingest_writers
         self.say(f"appending {count:,} records from {writers} writers")
